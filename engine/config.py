@@ -1,0 +1,551 @@
+"""Typed, frozen configuration read from an official CosyVoice 2 model folder.
+
+``cosyvoice2.yaml`` is HyperPyYAML: it uses tags (``!new:``, ``!name:``, ``!ref``, ``!apply:``)
+that, in the official code, build training objects. We never execute them. A tag-tolerant
+loader turns every tagged node into a plain :class:`Tagged` value, ``!ref`` expressions such as
+``<chunk_size> * <token_mel_ratio>`` are resolved with a tiny arithmetic evaluator, and the
+numbers we need are copied into the dataclasses below. The Qwen2 dimensions come from
+``CosyVoice-BlankEN/config.json``.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, ModelFolderError
+
+YAML_NAME = "cosyvoice2.yaml"
+QWEN_DIR = "CosyVoice-BlankEN"
+
+
+# --------------------------------------------------------------------------------------------
+# Tag-tolerant HyperPyYAML reading
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Tagged:
+    """A YAML node carrying a HyperPyYAML tag, e.g. ``!new:cosyvoice.flow.flow.X`` + its args."""
+
+    tag: str
+    value: Any
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.value.get(key, default) if isinstance(self.value, dict) else default
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(self.value, dict) or key not in self.value:
+            raise KeyError(key)
+        return self.value[key]
+
+    def __contains__(self, key: str) -> bool:
+        return isinstance(self.value, dict) and key in self.value
+
+
+@dataclass
+class _Ref:
+    expr: str
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """SafeLoader that keeps unknown tags as data instead of failing or executing them."""
+
+
+def _construct_tagged(loader: _TolerantLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    tag = "!" + tag_suffix
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag == "!ref":
+        return _Ref(str(value))
+    return Tagged(tag, value)
+
+
+_TolerantLoader.add_multi_constructor("!", _construct_tagged)
+
+# YAML 1.1 reads "1e-06" as a string; HyperPyYAML reads it as a float. Do the same.
+_TolerantLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)$"),
+    list("-+0123456789."),
+)
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+
+
+def _eval_arith(expr: str) -> Any:
+    """Evaluate +-*/ arithmetic on numbers only (what HyperPyYAML allows inside !ref)."""
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = ev(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        raise ValueError(f"unsupported expression {expr!r}")
+
+    return ev(ast.parse(expr, mode="eval"))
+
+
+_REF_RE = re.compile(r"<([^<>]+)>")
+
+
+def _lookup(root: dict, path: str) -> Any:
+    node: Any = root
+    for part in re.split(r"[.\[\]]+", path.strip()):
+        if not part:
+            continue
+        if isinstance(node, Tagged):
+            node = node.value
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit():
+            node = node[int(part)]
+        else:
+            raise KeyError(path)
+    return node
+
+
+def _resolve(node: Any, root: dict, depth: int = 0) -> Any:
+    if depth > 50:
+        raise ConfigError("cosyvoice2.yaml has a cycle of !ref references; fix the model's YAML.")
+    if isinstance(node, _Ref):
+        expr = node.expr.strip()
+        whole = _REF_RE.fullmatch(expr)
+        if whole:
+            return _resolve(_lookup(root, whole.group(1)), root, depth + 1)
+
+        def sub(m: re.Match) -> str:
+            return repr(_resolve(_lookup(root, m.group(1)), root, depth + 1))
+
+        return _eval_arith(_REF_RE.sub(sub, expr))
+    if isinstance(node, Tagged):
+        return Tagged(node.tag, _resolve(node.value, root, depth))
+    if isinstance(node, dict):
+        return {k: _resolve(v, root, depth) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v, root, depth) for v in node]
+    return node
+
+
+def load_hyperpyyaml(path: Path) -> dict:
+    """Read a HyperPyYAML file into plain data (tags kept as :class:`Tagged`, refs resolved)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ModelFolderError(f"Cannot read {path}: {e.strerror or e}. Check the model folder.") from e
+    try:
+        raw = yaml.load(text, Loader=_TolerantLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML ({e}). Re-download the model.") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} does not hold a mapping at the top level. Re-download the model.")
+    try:
+        return _resolve(raw, raw)
+    except (KeyError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot resolve reference {e}. Re-download the model.") from e
+
+
+# --------------------------------------------------------------------------------------------
+# Typed configs
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QwenDims:
+    """Qwen2 decoder dimensions (CosyVoice-BlankEN/config.json)."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    intermediate_size: int
+    vocab_size: int
+    rope_theta: float = 1_000_000.0
+    rms_norm_eps: float = 1e-6
+    max_position_embeddings: int = 32768
+    tie_word_embeddings: bool = True
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Repetition-aware sampling (ras_sampling) parameters."""
+
+    top_p: float = 0.8
+    top_k: int = 25
+    win_size: int = 10
+    tau_r: float = 0.1
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """The text-speech LM (Qwen2LM in the official code)."""
+
+    llm_input_size: int
+    llm_output_size: int
+    speech_token_size: int
+    mix_ratio: tuple[int, int]
+    sampling: SamplingConfig
+    qwen: QwenDims
+
+
+@dataclass(frozen=True)
+class FlowEncoderConfig:
+    """UpsampleConformerEncoder."""
+
+    input_size: int
+    output_size: int
+    attention_heads: int
+    linear_units: int
+    num_blocks: int
+    normalize_before: bool
+    static_chunk_size: int
+    pre_lookahead_len: int = 3
+    num_up_blocks: int = 4  # fixed in the official code, not in the YAML
+    up_stride: int = 2  # fixed in the official code (Upsample1D stride)
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """CausalConditionalDecoder (the UNet velocity estimator of the CFM)."""
+
+    in_channels: int
+    out_channels: int
+    channels: tuple[int, ...]
+    attention_head_dim: int
+    n_blocks: int
+    num_mid_blocks: int
+    num_heads: int
+    act_fn: str
+    static_chunk_size: int
+    num_decoding_left_chunks: int
+
+
+@dataclass(frozen=True)
+class CFMConfig:
+    """CausalConditionalCFM solver settings."""
+
+    in_channels: int
+    spk_emb_dim: int
+    sigma_min: float
+    solver: str
+    t_scheduler: str
+    inference_cfg_rate: float
+    n_timesteps: int = 10  # what CosyVoice2Model passes at inference
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """CausalMaskedDiffWithXvec."""
+
+    input_size: int
+    output_size: int
+    spk_embed_dim: int
+    vocab_size: int
+    input_frame_rate: int
+    token_mel_ratio: int
+    pre_lookahead_len: int
+    encoder: FlowEncoderConfig
+    cfm: CFMConfig
+    estimator: EstimatorConfig
+
+
+@dataclass(frozen=True)
+class F0PredictorConfig:
+    num_class: int
+    in_channels: int
+    cond_channels: int
+
+
+@dataclass(frozen=True)
+class HiFTConfig:
+    """HiFTGenerator (NSF + HiFi-GAN + iSTFT vocoder)."""
+
+    in_channels: int
+    base_channels: int
+    nb_harmonics: int
+    sampling_rate: int
+    nsf_alpha: float
+    nsf_sigma: float
+    nsf_voiced_threshold: float
+    upsample_rates: tuple[int, ...]
+    upsample_kernel_sizes: tuple[int, ...]
+    istft_n_fft: int
+    istft_hop_len: int
+    resblock_kernel_sizes: tuple[int, ...]
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+    source_resblock_kernel_sizes: tuple[int, ...]
+    source_resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+    lrelu_slope: float
+    audio_limit: float
+    f0: F0PredictorConfig
+
+    @property
+    def upsample_factor(self) -> int:
+        """Waveform samples per mel frame (480 at 24 kHz)."""
+        f = self.istft_hop_len
+        for r in self.upsample_rates:
+            f *= r
+        return f
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """The flow's 24 kHz mel (matcha mel_spectrogram; yaml ``feat_extractor``)."""
+
+    n_fft: int = 1920
+    num_mels: int = 80
+    sampling_rate: int = 24000
+    hop_size: int = 480
+    win_size: int = 1920
+    fmin: float = 0.0
+    fmax: float | None = 8000.0
+    center: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything the engine needs to build CosyVoice 2 from one model folder."""
+
+    sample_rate: int
+    token_frame_rate: int
+    token_mel_ratio: int
+    chunk_size: int
+    num_decoding_left_chunks: int
+    lm: LMConfig
+    flow: FlowConfig
+    hift: HiFTConfig
+    feat: MelConfig = field(default_factory=MelConfig)
+
+
+def _need(d: Any, key: str, where: str) -> Any:
+    if isinstance(d, Tagged):
+        d = d.value
+    if not isinstance(d, dict) or key not in d:
+        raise ConfigError(f"cosyvoice2.yaml: '{where}' has no '{key}'. Is this a CosyVoice 2 model folder?")
+    return d[key]
+
+
+def _ints(v: Any) -> tuple[int, ...]:
+    return tuple(int(x) for x in v)
+
+
+def read_qwen_dims(path: Path) -> QwenDims:
+    """Read the Qwen2 dimensions from ``CosyVoice-BlankEN/config.json``."""
+    try:
+        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ModelFolderError(f"Missing {path}. The model folder must contain {QWEN_DIR}/config.json.") from e
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"Cannot read {path}: {e}. Re-download the model.") from e
+    try:
+        # torch_dtype is deliberately ignored: the official code runs the LM in fp32.
+        return QwenDims(
+            hidden_size=int(cfg["hidden_size"]),
+            num_hidden_layers=int(cfg["num_hidden_layers"]),
+            num_attention_heads=int(cfg["num_attention_heads"]),
+            num_key_value_heads=int(cfg.get("num_key_value_heads", cfg["num_attention_heads"])),
+            intermediate_size=int(cfg["intermediate_size"]),
+            vocab_size=int(cfg["vocab_size"]),
+            rope_theta=float(cfg.get("rope_theta", 10000.0)),
+            rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
+            max_position_embeddings=int(cfg.get("max_position_embeddings", 32768)),
+            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", True)),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path} lacks or has a bad value for {e}. Re-download the model.") from e
+
+
+def config_from_yaml(data: dict, qwen: QwenDims) -> ModelConfig:
+    """Build :class:`ModelConfig` from resolved HyperPyYAML data and the Qwen2 dims."""
+    try:
+        llm = _need(data, "llm", "top level")
+        sampling = llm.get("sampling")
+        samp = SamplingConfig(
+            top_p=float(sampling.get("top_p", 0.8)),
+            top_k=int(sampling.get("top_k", 25)),
+            win_size=int(sampling.get("win_size", 10)),
+            tau_r=float(sampling.get("tau_r", 0.1)),
+        ) if isinstance(sampling, Tagged) else SamplingConfig()
+        lm = LMConfig(
+            llm_input_size=int(_need(llm, "llm_input_size", "llm")),
+            llm_output_size=int(_need(llm, "llm_output_size", "llm")),
+            speech_token_size=int(_need(llm, "speech_token_size", "llm")),
+            mix_ratio=tuple(_ints(llm.get("mix_ratio", [5, 15]))),  # type: ignore[arg-type]
+            sampling=samp,
+            qwen=qwen,
+        )
+
+        flow = _need(data, "flow", "top level")
+        enc = _need(flow, "encoder", "flow")
+        dec = _need(flow, "decoder", "flow")
+        est = _need(dec, "estimator", "flow.decoder")
+        cfm_params = dec.get("cfm_params")
+        if isinstance(cfm_params, Tagged):  # !new:omegaconf.DictConfig {content: {...}}
+            cfm_params = cfm_params.get("content", cfm_params.value)
+        cfm_params = cfm_params or {}
+        pre_lookahead = int(flow.get("pre_lookahead_len", 3))
+        flow_cfg = FlowConfig(
+            input_size=int(_need(flow, "input_size", "flow")),
+            output_size=int(_need(flow, "output_size", "flow")),
+            spk_embed_dim=int(_need(flow, "spk_embed_dim", "flow")),
+            vocab_size=int(_need(flow, "vocab_size", "flow")),
+            input_frame_rate=int(flow.get("input_frame_rate", 25)),
+            token_mel_ratio=int(flow.get("token_mel_ratio", 2)),
+            pre_lookahead_len=pre_lookahead,
+            encoder=FlowEncoderConfig(
+                input_size=int(enc.get("input_size", 512)),
+                output_size=int(enc.get("output_size", 512)),
+                attention_heads=int(enc.get("attention_heads", 8)),
+                linear_units=int(enc.get("linear_units", 2048)),
+                num_blocks=int(enc.get("num_blocks", 6)),
+                normalize_before=bool(enc.get("normalize_before", True)),
+                static_chunk_size=int(enc.get("static_chunk_size", 25)),
+                pre_lookahead_len=pre_lookahead,
+            ),
+            cfm=CFMConfig(
+                in_channels=int(dec.get("in_channels", 240)),
+                spk_emb_dim=int(dec.get("spk_emb_dim", 80)),
+                sigma_min=float(cfm_params.get("sigma_min", 1e-6)),
+                solver=str(cfm_params.get("solver", "euler")),
+                t_scheduler=str(cfm_params.get("t_scheduler", "cosine")),
+                inference_cfg_rate=float(cfm_params.get("inference_cfg_rate", 0.7)),
+            ),
+            estimator=EstimatorConfig(
+                in_channels=int(_need(est, "in_channels", "flow.decoder.estimator")),
+                out_channels=int(_need(est, "out_channels", "flow.decoder.estimator")),
+                channels=_ints(est.get("channels", [256])),
+                attention_head_dim=int(est.get("attention_head_dim", 64)),
+                n_blocks=int(est.get("n_blocks", 4)),
+                num_mid_blocks=int(est.get("num_mid_blocks", 12)),
+                num_heads=int(est.get("num_heads", 8)),
+                act_fn=str(est.get("act_fn", "gelu")),
+                static_chunk_size=int(est.get("static_chunk_size", 50)),
+                num_decoding_left_chunks=int(est.get("num_decoding_left_chunks", -1)),
+            ),
+        )
+
+        hift = _need(data, "hift", "top level")
+        f0 = _need(hift, "f0_predictor", "hift")
+        istft = _need(hift, "istft_params", "hift")
+        hift_cfg = HiFTConfig(
+            in_channels=int(hift.get("in_channels", 80)),
+            base_channels=int(_need(hift, "base_channels", "hift")),
+            nb_harmonics=int(hift.get("nb_harmonics", 8)),
+            sampling_rate=int(hift.get("sampling_rate", 24000)),
+            nsf_alpha=float(hift.get("nsf_alpha", 0.1)),
+            nsf_sigma=float(hift.get("nsf_sigma", 0.003)),
+            nsf_voiced_threshold=float(hift.get("nsf_voiced_threshold", 10)),
+            upsample_rates=_ints(_need(hift, "upsample_rates", "hift")),
+            upsample_kernel_sizes=_ints(_need(hift, "upsample_kernel_sizes", "hift")),
+            istft_n_fft=int(istft["n_fft"]),
+            istft_hop_len=int(istft["hop_len"]),
+            resblock_kernel_sizes=_ints(hift.get("resblock_kernel_sizes", [3, 7, 11])),
+            resblock_dilation_sizes=tuple(_ints(d) for d in hift.get("resblock_dilation_sizes", [[1, 3, 5]] * 3)),
+            source_resblock_kernel_sizes=_ints(hift.get("source_resblock_kernel_sizes", [7, 7, 11])),
+            source_resblock_dilation_sizes=tuple(
+                _ints(d) for d in hift.get("source_resblock_dilation_sizes", [[1, 3, 5]] * 3)
+            ),
+            lrelu_slope=float(hift.get("lrelu_slope", 0.1)),
+            audio_limit=float(hift.get("audio_limit", 0.99)),
+            f0=F0PredictorConfig(
+                num_class=int(f0.get("num_class", 1)),
+                in_channels=int(f0.get("in_channels", 80)),
+                cond_channels=int(f0.get("cond_channels", 512)),
+            ),
+        )
+
+        feat = data.get("feat_extractor")
+        fmax = feat.get("fmax", 8000) if isinstance(feat, Tagged) else 8000
+        mel = MelConfig(
+            n_fft=int(feat.get("n_fft", 1920)),
+            num_mels=int(feat.get("num_mels", 80)),
+            sampling_rate=int(feat.get("sampling_rate", 24000)),
+            hop_size=int(feat.get("hop_size", 480)),
+            win_size=int(feat.get("win_size", 1920)),
+            fmin=float(feat.get("fmin", 0)),
+            fmax=None if fmax is None else float(fmax),
+            center=bool(feat.get("center", False)),
+        ) if isinstance(feat, Tagged) else MelConfig()
+
+        return ModelConfig(
+            sample_rate=int(data.get("sample_rate", 24000)),
+            token_frame_rate=int(data.get("token_frame_rate", 25)),
+            token_mel_ratio=int(data.get("token_mel_ratio", 2)),
+            chunk_size=int(data.get("chunk_size", 25)),
+            num_decoding_left_chunks=int(data.get("num_decoding_left_chunks", -1)),
+            lm=lm,
+            flow=flow_cfg,
+            hift=hift_cfg,
+            feat=mel,
+        )
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"cosyvoice2.yaml has a missing or bad value ({e!r}). Re-download the model.") from e
+
+
+def load_config(model_dir: str | Path) -> ModelConfig:
+    """Read ``cosyvoice2.yaml`` and ``CosyVoice-BlankEN/config.json`` of an official model folder."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelFolderError(f"Model folder {model_dir} does not exist. Download the model or pick its folder.")
+    yaml_path = model_dir / YAML_NAME
+    if not yaml_path.is_file():
+        raise ModelFolderError(
+            f"{model_dir} has no {YAML_NAME}; it is not a CosyVoice2 model folder. "
+            "Pick the folder that holds cosyvoice2.yaml, llm.pt, flow.pt and hift.pt."
+        )
+    return config_from_yaml(load_hyperpyyaml(yaml_path), read_qwen_dims(model_dir / QWEN_DIR / "config.json"))
+
+
+def official_config() -> ModelConfig:
+    """The CosyVoice2-0.5B dimensions (used to build at official size without the folder)."""
+    qwen = QwenDims(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
+                    intermediate_size=4864, vocab_size=151936)
+    return ModelConfig(
+        sample_rate=24000, token_frame_rate=25, token_mel_ratio=2, chunk_size=25, num_decoding_left_chunks=-1,
+        lm=LMConfig(llm_input_size=896, llm_output_size=896, speech_token_size=6561, mix_ratio=(5, 15),
+                    sampling=SamplingConfig(), qwen=qwen),
+        flow=FlowConfig(
+            input_size=512, output_size=80, spk_embed_dim=192, vocab_size=6561, input_frame_rate=25,
+            token_mel_ratio=2, pre_lookahead_len=3,
+            encoder=FlowEncoderConfig(input_size=512, output_size=512, attention_heads=8, linear_units=2048,
+                                      num_blocks=6, normalize_before=True, static_chunk_size=25),
+            cfm=CFMConfig(in_channels=240, spk_emb_dim=80, sigma_min=1e-6, solver="euler", t_scheduler="cosine",
+                          inference_cfg_rate=0.7),
+            estimator=EstimatorConfig(in_channels=320, out_channels=80, channels=(256,), attention_head_dim=64,
+                                      n_blocks=4, num_mid_blocks=12, num_heads=8, act_fn="gelu",
+                                      static_chunk_size=50, num_decoding_left_chunks=-1),
+        ),
+        hift=HiFTConfig(
+            in_channels=80, base_channels=512, nb_harmonics=8, sampling_rate=24000, nsf_alpha=0.1, nsf_sigma=0.003,
+            nsf_voiced_threshold=10, upsample_rates=(8, 5, 3), upsample_kernel_sizes=(16, 11, 7), istft_n_fft=16,
+            istft_hop_len=4, resblock_kernel_sizes=(3, 7, 11), resblock_dilation_sizes=((1, 3, 5),) * 3,
+            source_resblock_kernel_sizes=(7, 7, 11), source_resblock_dilation_sizes=((1, 3, 5),) * 3,
+            lrelu_slope=0.1, audio_limit=0.99, f0=F0PredictorConfig(num_class=1, in_channels=80, cond_channels=512),
+        ),
+        feat=MelConfig(),
+    )

@@ -1,0 +1,133 @@
+"""Parity checks against goldens made by the official CosyVoice code.
+
+A fixture folder has the layout of ``../shared/parity``: ``model/`` (tiny official-layout model),
+``goldens/`` (``*.npz``, ``*.json``), ``wavs/`` and optionally ``qwen2-tokenizer/``. Each stage has
+a module in this package with ``checks(fx) -> Iterator[CheckResult]``; it yields nothing for goldens
+the folder does not have, and never depends on this set's particular sizes.
+
+Run: ``python -m engine.parity DIR``.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import traceback
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+# Stage modules, in pipeline order. Each is ``engine.parity.<name>`` with a ``checks`` function.
+CHECK_MODULES = (
+    "tokenizer",
+    "text",
+    "features",
+    "frontend",
+    "sampling",
+    "lm",
+    "flow",
+    "hift",
+    "token2wav",
+    "e2e",
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    max_abs_err: float
+    tol: float
+    passed: bool
+    detail: str = ""
+
+    def line(self) -> str:
+        status = "PASS" if self.passed else "FAIL"
+        err = "exact" if self.tol == 0 and self.passed else f"{self.max_abs_err:.3e}"
+        tail = f"  ({self.detail})" if self.detail else ""
+        return f"{self.name:<60} {err:>10}  {status}{tail}"
+
+
+class Fixture:
+    """Lazy access to one fixture folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.model_dir = self.root / "model"
+        self.goldens_dir = self.root / "goldens"
+        self.wavs_dir = self.root / "wavs"
+        self.qwen2_tokenizer_dir = self.root / "qwen2-tokenizer"
+        self._npz: dict[str, Any] = {}
+
+    def has(self, name: str) -> bool:
+        return (self.goldens_dir / name).is_file()
+
+    def npz(self, name: str) -> Any:
+        """``np.load`` of ``goldens/<name>`` (cached)."""
+        if name not in self._npz:
+            self._npz[name] = np.load(self.goldens_dir / name, allow_pickle=False)
+        return self._npz[name]
+
+    def json(self, name: str) -> Any:
+        return json.loads((self.goldens_dir / name).read_text(encoding="utf-8"))
+
+    @cached_property
+    def meta(self) -> dict:
+        return self.json("meta.json") if self.has("meta.json") else {}
+
+    @cached_property
+    def config(self):
+        from ..config import load_config
+
+        return load_config(self.model_dir)
+
+
+def compare(name: str, got: Any, want: Any, tol: float = 1e-4) -> CheckResult:
+    """Compare arrays: exact for integer/bool goldens (tol ignored), max-abs-error otherwise."""
+    g = np.asarray(got.detach().cpu().numpy() if hasattr(got, "detach") else got)
+    w = np.asarray(want)
+    if g.shape != w.shape:
+        # Allow a leading singleton batch difference; anything else is a real mismatch.
+        if g.squeeze().shape == w.squeeze().shape and g.size == w.size:
+            g = g.reshape(w.shape)
+        else:
+            return CheckResult(name, float("inf"), tol, False, f"shape {g.shape} != golden {w.shape}")
+    if w.dtype.kind in "iub":
+        bad = int(np.count_nonzero(g.astype(np.int64) != w.astype(np.int64)))
+        err = float(np.max(np.abs(g.astype(np.int64) - w.astype(np.int64)))) if w.size else 0.0
+        return CheckResult(name, err, 0.0, bad == 0, f"{bad} of {w.size} differ" if bad else "")
+    if w.size == 0:
+        return CheckResult(name, 0.0, tol, True)
+    if not np.all(np.isfinite(g)):
+        return CheckResult(name, float("inf"), tol, False, "non-finite values")
+    err = float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64))))
+    return CheckResult(name, err, tol, err <= tol)
+
+
+def equal(name: str, got: Any, want: Any) -> CheckResult:
+    """Exact equality of plain Python values (strings, lists of ids, ...)."""
+    ok = got == want
+    return CheckResult(name, 0.0 if ok else float("inf"), 0.0, ok, "" if ok else f"got {got!r:.200} want {want!r:.200}")
+
+
+def run_checks(root: str | Path, only: str | None = None) -> list[CheckResult]:
+    """Run every stage's checks found in ``root``; a crashing stage becomes one failed check."""
+    fx = Fixture(root)
+    results: list[CheckResult] = []
+    for mod_name in CHECK_MODULES:
+        if only and mod_name != only:
+            continue
+        try:
+            mod = importlib.import_module(f"{__name__}.{mod_name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"{__name__}.{mod_name}":
+                continue  # stage not implemented in this build
+            raise
+        try:
+            for res in mod.checks(fx):
+                results.append(res)
+        except Exception as e:  # report, keep going with the other stages
+            tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
+            results.append(CheckResult(f"{mod_name}: crashed", float("inf"), 0.0, False, f"{type(e).__name__}: {e} | {tb}"))
+    return results
