@@ -1,0 +1,56 @@
+"""`python -m engine.parity DIR` on the copied fixtures: every stage's goldens, one line per check."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_parity(path: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.parity", str(path), *extra], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+
+
+@pytest.mark.slow
+def test_every_golden_passes(parity_dir: Path) -> None:
+    proc = run_parity(parity_dir)
+    lines = proc.stdout.strip().splitlines()
+    assert lines, proc.stderr
+    m = re.fullmatch(r"(\d+) passed, (\d+) failed", lines[-1])
+    assert m, lines[-1]
+    failures = [ln for ln in lines[:-1] if ln.rstrip().endswith("FAIL") or " FAIL " in ln]
+    assert int(m.group(2)) == 0 and proc.returncode == 0, "\n".join(failures) or proc.stdout[-3000:]
+    assert int(m.group(1)) == len(lines) - 1
+    # Every stage of the pipeline is checked (a module that silently yields nothing would hide a gap).
+    from engine.parity import CHECK_MODULES
+    for stage in CHECK_MODULES:
+        assert any(ln.startswith(stage) for ln in lines[:-1]), f"no check line for stage {stage!r}"
+
+
+def test_a_corrupted_golden_fails_with_non_zero_exit(parity_dir: Path, tmp_path: Path) -> None:
+    """The command is not vacuous: perturb one float golden and it must report FAIL."""
+    fx = tmp_path / "fx"
+    shutil.copytree(parity_dir, fx, ignore=shutil.ignore_patterns("*.npz"))
+    # Keep only the HiFT golden (fast), with its f0 perturbed.
+    for f in (fx / "goldens").glob("*.json"):
+        if f.name not in ("meta.json", "inventory.json"):
+            f.unlink()
+    data = dict(np.load(parity_dir / "goldens" / "hift.npz"))
+    data["f0"] = data["f0"] + 1.0
+    np.savez(fx / "goldens" / "hift.npz", **data)
+    proc = run_parity(fx, "--only", "hift")
+    assert proc.returncode != 0
+    assert re.search(r"^\d+ passed, [1-9]\d* failed$", proc.stdout.strip().splitlines()[-1], re.M)
+    assert any("FAIL" in ln for ln in proc.stdout.splitlines())
+
+
+def test_not_a_fixture_folder(tmp_path: Path) -> None:
+    proc = run_parity(tmp_path)
+    assert proc.returncode == 2 and "not a parity fixture folder" in proc.stderr
