@@ -66,8 +66,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(sd)
 
 
-def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_name: str) -> None:
-    """``load_state_dict(strict=True)`` with an error that lists what does not fit, by file."""
+def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_name: str,
+              assign: bool = False) -> None:
+    """``load_state_dict(strict=True)`` with an error that lists what does not fit, by file.
+
+    ``assign=True`` makes the file's (memory-mapped) tensors the module's parameters instead of
+    copying into them: use it for modules built on the meta device (no second copy in memory).
+    """
     own = module.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -88,7 +93,7 @@ def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_na
             f"{file_name} does not fit the network described by cosyvoice2.yaml: {'; '.join(problems)}. "
             "The checkpoint and the YAML come from different models; download the model again."
         )
-    module.load_state_dict(state_dict, strict=True)
+    module.load_state_dict(state_dict, strict=True, assign=assign)
 
 
 _LEGACY_WN = re.compile(r"^(.*)\.weight_([gv])$")
