@@ -10,6 +10,7 @@ speaker embedding); each request then combines it with the text tokens into
 * vc: no LM; the source recording's speech tokens go straight to the flow.
 
 In every mode the flow gets the reference's speech tokens, mel and speaker embedding.
+
 The flow needs exactly ``token_mel_ratio`` (2) mel frames per prompt token, so the text modes
 trim the prompt to ``n = min(mel_frames // 2, n_tokens)`` tokens and ``2 n`` frames. The
 reference does NOT trim in voice conversion (frames may be 2 n +- 1); :func:`vc_inputs` keeps
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from ..config import MelConfig, load_config
-from ..errors import AudioInputError, TextInputError, VoiceLibraryError
+from ..errors import AudioInputError, TextInputError
 from .audio import WHISPER_SAMPLE_RATE, flow_mel, resample, validate_audio
 from .onnx_models import SpeakerEncoder, SpeechTokenizer
 
@@ -67,32 +68,6 @@ class PromptFeatures:
         """Cut tokens and frames to exactly ``token_mel_ratio`` frames per token (idempotent)."""
         n = min(self.n_frames // token_mel_ratio, self.n_tokens)
         return PromptFeatures(self.speech_tokens[:, :n], self.speech_feat[:, : token_mel_ratio * n], self.embedding)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Plain numpy arrays (for saving a voice with np.savez / safetensors)."""
-        return {f.name: getattr(self, f.name).detach().cpu().numpy() for f in fields(self)}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "PromptFeatures":
-        """Inverse of :meth:`to_arrays`, with the shape checks a file read from disk deserves."""
-        try:
-            tokens = np.asarray(arrays["speech_tokens"])
-            feat = np.asarray(arrays["speech_feat"])
-            emb = np.asarray(arrays["embedding"])
-        except KeyError as e:
-            raise VoiceLibraryError(f"The saved voice lacks '{e.args[0]}'. Create the voice again from its recording.") from e
-        if tokens.ndim != 2 or tokens.shape[0] != 1 or tokens.dtype.kind not in "iu":
-            raise VoiceLibraryError(f"The saved voice's speech tokens have shape {tokens.shape}; expected [1, n] integers.")
-        if feat.ndim != 3 or feat.shape[0] != 1 or emb.ndim != 2 or emb.shape[0] != 1:
-            raise VoiceLibraryError(
-                f"The saved voice's mel {feat.shape} or embedding {emb.shape} has the wrong shape. "
-                "Create the voice again from its recording."
-            )
-        return cls(
-            torch.from_numpy(tokens.astype(np.int32)),
-            torch.from_numpy(feat.astype(np.float32)),
-            torch.from_numpy(emb.astype(np.float32)),
-        )
 
 
 def extract_prompt(audio: np.ndarray, sample_rate: int, speech_tokenizer: SpeechTokenizer,
