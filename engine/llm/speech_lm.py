@@ -1,0 +1,278 @@
+"""The CosyVoice 2 text-speech language model (``Qwen2LM`` in the official code).
+
+It continues a sequence of embeddings with speech tokens (25 per second of audio):
+
+    [ sos | text tokens (prompt text ++ text) | task_id | prompt speech tokens ] -> speech tokens ... EOS
+
+``sos``/``task_id`` are the two rows of ``llm_embedding``; text goes through the Qwen2 token
+table, speech tokens through ``speech_embedding``; ``llm_decoder`` turns the last hidden state
+into scores over the 6561 speech tokens plus three specials: EOS (6561), an unused stop token
+(6562) and the *fill* token (6563) of bidirectional streaming.
+
+Input layouts of the official modes (all handled by :meth:`SpeechLM.generate`):
+
+* zero-shot: prompt transcript as ``prompt_text``, the prompt's speech tokens as ``prompt_speech``;
+* cross-lingual (and SFT): no prompt text, no prompt speech;
+* instruct2: the instruction (ending in ``<|endofprompt|>``) as ``prompt_text``, no prompt speech.
+
+:meth:`SpeechLM.generate_bistream` is the official "bistream" mode: text arrives in pieces and
+is interleaved with speech, 5 text : 15 speech tokens.
+
+Both are generators yielding one speech token per step, so a caller can stop between steps.
+Every call makes its own KV cache; the module holds weights only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..checkpoints import load_into, read_state_dict
+from ..config import LMConfig, ModelConfig, load_config
+from ..errors import AudioInputError, GenerationError, TextInputError
+from .qwen2 import KVCache, Qwen2ForCausalLM
+from .sampling import Sampler, make_ras_sampler
+
+LLM_FILE = "llm.pt"
+
+# Embedding tables a fed row can come from (same numbering as the parity goldens' input_table).
+LLM_EMBEDDING, SPEECH, TEXT = 0, 1, 2
+Row = tuple[int, int]  # (table, row index)
+SOS, TASK_ID = 0, 1  # rows of llm_embedding
+
+TokenIds = Sequence[int] | Tensor
+
+
+@dataclass
+class LMStep:
+    """What one forward step fed and produced (given to an optional observer, e.g. parity tests)."""
+
+    rows: list[Row]  # the embeddings fed this step, as (table, index)
+    logits: Tensor  # [V] raw llm_decoder output for the last fed position
+    token: int  # the token chosen (stop and fill tokens included)
+
+
+Observer = Callable[[LMStep], None]
+
+
+class Qwen2Encoder(nn.Module):
+    """Name shell so that parameter keys read ``llm.model.model.*`` like the official file."""
+
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        self.model = Qwen2ForCausalLM(cfg.qwen)
+
+
+class SpeechLM(nn.Module):
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        if cfg.llm_input_size != cfg.qwen.hidden_size or cfg.llm_output_size != cfg.qwen.hidden_size:
+            raise ValueError("llm_input_size and llm_output_size must equal the Qwen2 hidden size")
+        self.cfg = cfg
+        n_speech = cfg.speech_token_size
+        self.llm_embedding = nn.Embedding(2, cfg.llm_input_size)
+        self.llm = Qwen2Encoder(cfg)
+        self.llm_decoder = nn.Linear(cfg.llm_output_size, n_speech + 3)
+        self.speech_embedding = nn.Embedding(n_speech + 3, cfg.llm_input_size)
+        self.eos_token = n_speech
+        self.fill_token = n_speech + 2
+        self.stop_tokens = frozenset((n_speech, n_speech + 1, n_speech + 2))
+
+    # ---------------------------------------------------------------- building blocks
+    @property
+    def qwen(self) -> Qwen2ForCausalLM:
+        return self.llm.model
+
+    def embed_rows(self, rows: Sequence[Row]) -> Tensor:
+        """(table, index) rows -> embeddings [1, len(rows), H]."""
+        tables = (self.llm_embedding.weight, self.speech_embedding.weight, self.qwen.model.embed_tokens.weight)
+        which = torch.tensor([r[0] for r in rows], dtype=torch.long)
+        index = torch.tensor([r[1] for r in rows], dtype=torch.long)
+        first = tables[0]
+        out = torch.empty(len(rows), first.shape[1], dtype=first.dtype, device=first.device)
+        for t, weight in enumerate(tables):
+            sel = which == t
+            if bool(sel.any()):
+                out[sel.to(first.device)] = weight[index[sel].to(first.device)]
+        return out.unsqueeze(0)
+
+    def layout_rows(self, text: TokenIds, prompt_text: TokenIds = (), prompt_speech: TokenIds = ()) -> list[Row]:
+        """The official input layout ``[sos | prompt_text ++ text | task_id | prompt_speech]``."""
+        return ([(LLM_EMBEDDING, SOS)] + [(TEXT, t) for t in self._text_ids(prompt_text, "prompt text")]
+                + [(TEXT, t) for t in self._text_ids(text, "text")] + [(LLM_EMBEDDING, TASK_ID)]
+                + [(SPEECH, s) for s in self._speech_ids(prompt_speech)])
+
+    def new_cache(self, capacity: int) -> KVCache:
+        return self.qwen.new_cache(capacity)
+
+    def forward_step(self, x_embeds: Tensor, cache: KVCache) -> Tensor:
+        """Feed embeddings [1, T, H] after what ``cache`` holds -> logits [V] of the last position."""
+        hidden = self.qwen.prefill(x_embeds, cache) if x_embeds.shape[1] > 1 else self.qwen.decode_one_token(x_embeds, cache)
+        return self.llm_decoder(hidden[:, -1])[0].float()
+
+    def _choose(self, logits: Tensor, out_tokens: list[int], sampler: Sampler, generator: torch.Generator,
+                allow_eos: bool) -> int:
+        """The official sampling step: log_softmax, EOS banned while too short, then the sampler."""
+        logp = logits.log_softmax(dim=-1)
+        if not allow_eos:
+            logp[self.eos_token] = -float("inf")
+        return int(sampler(logp, out_tokens, generator))
+
+    # ---------------------------------------------------------------- generation
+    @torch.inference_mode()
+    def generate(self, text: TokenIds, prompt_text: TokenIds = (), prompt_speech: TokenIds = (), *,
+                 generator: torch.Generator, sampler: Sampler | None = None,
+                 min_token_text_ratio: float = 2.0, max_token_text_ratio: float = 20.0,
+                 observer: Observer | None = None) -> Iterator[int]:
+        """Yield speech tokens for ``text`` one by one until a stop token or ``max_len``.
+
+        ``min_len = int(2 * len(text))`` tokens are produced at least (EOS banned before that),
+        ``max_len = int(20 * len(text))`` at most; the prompt text does not count.
+        """
+        n_text = len(self._text_ids(text, "text"))
+        if n_text == 0:
+            raise TextInputError("There is no text to speak. Type some text first.")
+        sampler = sampler or make_ras_sampler(self.cfg.sampling)
+        rows = self.layout_rows(text, prompt_text, prompt_speech)
+        min_len, max_len = int(n_text * min_token_text_ratio), int(n_text * max_token_text_ratio)
+        cache = self.new_cache(len(rows) + max_len)
+        x = self.embed_rows(rows)
+        out_tokens: list[int] = []
+        for i in range(max_len):
+            logits = self.forward_step(x, cache)
+            token = self._choose(logits, out_tokens, sampler, generator, allow_eos=i >= min_len)
+            if observer is not None:
+                observer(LMStep(rows, logits, token))
+                rows = [(SPEECH, token)]
+            if token in self.stop_tokens:
+                return
+            yield token
+            out_tokens.append(token)
+            x = self.speech_embedding.weight[token].view(1, 1, -1)
+
+    @torch.inference_mode()
+    def generate_bistream(self, text_pieces: Iterable[TokenIds], prompt_text: TokenIds = (),
+                          prompt_speech: TokenIds = (), *, generator: torch.Generator,
+                          sampler: Sampler | None = None, max_token_text_ratio: float = 20.0,
+                          observer: Observer | None = None) -> Iterator[int]:
+        """Yield speech tokens while text arrives piece by piece (official ``inference_bistream``).
+
+        The model was trained on sequences mixing ``n_text`` (5) text tokens with ``n_speech``
+        (15) speech tokens. The prompt transcript starts the text queue; blocks of 5 text + 15
+        prompt speech tokens are queued while prompt speech remains (whatever prompt speech is
+        left when the text ends is dropped, as in the official code). Then the model decodes;
+        every 15 speech tokens a fill token is forced (the first one so that the prompt speech
+        plus generated speech reach a multiple of 15), after which it waits for the next 5 text
+        tokens. When the text ends, the rest of the text and ``task_id`` are fed and it decodes
+        until EOS. Unlike the official loop (which has no limit) the last phase stops after
+        ``max_token_text_ratio`` speech tokens per text token, so a runaway cannot loop forever.
+        """
+        sampler = sampler or make_ras_sampler(self.cfg.sampling)
+        n_text, n_speech = self.cfg.mix_ratio
+        text_queue = list(self._text_ids(prompt_text, "prompt text"))
+        speech_queue = list(self._speech_ids(prompt_speech))
+        next_fill = (len(speech_queue) // n_speech + 1) * n_speech - len(speech_queue)
+        cache = self.new_cache(1 + len(text_queue) + len(speech_queue) + 256)  # grows when needed
+        rows: list[Row] = [(LLM_EMBEDDING, SOS)]  # to feed next
+        out_tokens: list[int] = []  # fill tokens included (the sampler's window sees them too)
+        n_text_seen = n_yielded = 0
+
+        def step(allow_eos: bool, forced: int | None = None) -> int:
+            logits = self.forward_step(self.embed_rows(rows), cache)
+            token = forced if forced is not None else self._choose(logits, out_tokens, sampler, generator, allow_eos)
+            if observer is not None:
+                observer(LMStep(list(rows), logits, token))
+            return token
+
+        for piece in text_pieces:
+            ids = self._text_ids(piece, "text")
+            n_text_seen += len(ids)
+            text_queue += ids
+            while speech_queue and len(text_queue) >= n_text:
+                rows += [(TEXT, t) for t in text_queue[:n_text]] + [(SPEECH, s) for s in speech_queue[:n_speech]]
+                del text_queue[:n_text], speech_queue[:n_speech]
+            if speech_queue:
+                continue  # still mixing in the prompt: wait for more text
+            after_fill = bool(out_tokens) and out_tokens[-1] == self.fill_token
+            if after_fill or (not out_tokens and rows == [(LLM_EMBEDDING, SOS)]):
+                if len(text_queue) < n_text:
+                    continue
+                # After a fill token the pending row (the speech token before it) was already fed.
+                block = [(TEXT, t) for t in text_queue[:n_text]]
+                rows = block if after_fill else rows + block
+                del text_queue[:n_text]
+            while True:
+                forced = self.fill_token if len(out_tokens) == next_fill else None
+                token = step(allow_eos=False, forced=forced)
+                if token == self.fill_token:
+                    next_fill = len(out_tokens) + n_speech + 1
+                out_tokens.append(token)
+                if token == self.fill_token:
+                    break  # wait for n_text more text tokens
+                if token >= self.cfg.speech_token_size:
+                    raise GenerationError(f"The speech LM produced the unexpected token {token} while streaming text.")
+                yield token
+                n_yielded += 1
+                rows = [(SPEECH, token)]
+
+        # Text finished. The official code appends to whatever it last held in its input, which
+        # after a fill token is the speech token already fed before it: it is fed a second time.
+        rows = rows + [(TEXT, t) for t in text_queue] + [(LLM_EMBEDDING, TASK_ID)]
+        limit = int(max(n_text_seen, 1) * max_token_text_ratio)
+        while n_yielded < limit:
+            token = step(allow_eos=True)
+            out_tokens.append(token)
+            if token == self.eos_token:
+                return
+            if token >= self.cfg.speech_token_size:
+                raise GenerationError(f"The speech LM produced the unexpected token {token} instead of speech or EOS.")
+            yield token
+            n_yielded += 1
+            rows = [(SPEECH, token)]
+
+    # ---------------------------------------------------------------- input checks
+    def _text_ids(self, ids: TokenIds, what: str) -> list[int]:
+        out = _as_list(ids)
+        vocab = self.cfg.qwen.vocab_size
+        bad = [t for t in out if not 0 <= t < vocab]
+        if bad:
+            raise TextInputError(f"The {what} has token ids outside the vocabulary (0..{vocab - 1}): {bad[:5]}.")
+        return out
+
+    def _speech_ids(self, ids: TokenIds) -> list[int]:
+        out = _as_list(ids)
+        n = self.cfg.speech_token_size
+        bad = [t for t in out if not 0 <= t < n]
+        if bad:
+            raise AudioInputError(f"The prompt speech has token ids outside 0..{n - 1}: {bad[:5]}. "
+                                  "Re-extract the speech tokens of the reference audio.")
+        return out
+
+
+def _as_list(ids: TokenIds) -> list[int]:
+    if isinstance(ids, Tensor):
+        return [int(t) for t in ids.reshape(-1).tolist()]
+    return [int(t) for t in ids]
+
+
+def load_lm(model_dir: str | Path, cfg: ModelConfig | LMConfig | None = None, device: torch.device | str = "cpu",
+            dtype: torch.dtype = torch.float32) -> SpeechLM:
+    """Build the LM on the meta device and load ``llm.pt`` into it (strict; typed errors).
+
+    The LM runs in fp32 like the official code (``config.json``'s ``torch_dtype`` is ignored).
+    """
+    model_dir = Path(model_dir)
+    if cfg is None:
+        cfg = load_config(model_dir)
+    lm_cfg = cfg.lm if isinstance(cfg, ModelConfig) else cfg
+    state = read_state_dict(model_dir / LLM_FILE)
+    with torch.device("meta"):
+        lm = SpeechLM(lm_cfg)
+    load_into(lm, state, LLM_FILE, assign=True)
+    lm.qwen.tie_weights()  # assign replaced both tied parameters; share one again
+    lm = lm.to(device=device, dtype=dtype)
+    lm.qwen.tie_weights()
+    return lm.eval().requires_grad_(False)

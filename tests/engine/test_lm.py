@@ -1,0 +1,125 @@
+"""The text-speech LM on the tiny official-layout model: parity, determinism, loading, input checks."""
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+
+import pytest
+import torch
+
+from engine.config import load_config, official_config
+from engine.errors import AudioInputError, CheckpointError, TextInputError
+from engine.llm import SpeechLM, load_lm
+from engine.parity import Fixture
+from engine.parity import lm as lm_parity
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model_dir):
+    return load_lm(tiny_model_dir)
+
+
+def test_lm_parity(parity_dir):
+    results = list(lm_parity.checks(Fixture(parity_dir)))
+    assert len(results) >= 10
+    assert all(r.passed for r in results), [r.line() for r in results if not r.passed]
+
+
+def test_same_seed_same_tokens(lm):
+    text, prompt_text, prompt_speech = [5, 6, 7, 8, 9], [10, 11], [100, 200, 300, 400]
+
+    def run(seed: int) -> list[int]:
+        g = torch.Generator().manual_seed(seed)
+        return list(lm.generate(text, prompt_text, prompt_speech, generator=g))
+
+    a, b = run(123), run(123)
+    assert a == b
+    assert 10 <= len(a) <= 100  # min_len = 2 * 5, max_len = 20 * 5
+    assert all(0 <= t < lm.cfg.speech_token_size for t in a)
+    # A second run on the same module gives the same result: no state leaks between calls.
+    assert run(123) == a
+
+
+def test_generation_can_stop_between_steps(lm):
+    gen = lm.generate([5, 6, 7], generator=torch.Generator().manual_seed(0))
+    first = list(itertools.islice(gen, 3))
+    gen.close()
+    assert len(first) == 3
+
+
+def test_bistream_sampled_never_yields_specials(lm):
+    pieces = [[20, 21], [22], [], [23, 24, 25, 26, 27, 28, 29], [30, 31, 32, 33]]  # 16 text tokens
+
+    def run() -> list[int]:
+        g = torch.Generator().manual_seed(1)
+        return list(lm.generate_bistream(pieces, [10, 11, 12], list(range(100, 120)), generator=g,
+                                         max_token_text_ratio=4))
+
+    tokens = run()
+    assert 0 < len(tokens) <= 4 * 16  # the last phase's runaway limit holds
+    assert all(0 <= t < lm.cfg.speech_token_size for t in tokens)  # fill tokens are not yielded
+    assert run() == tokens
+
+
+def test_bad_inputs_raise_typed_errors(lm):
+    g = torch.Generator()
+    with pytest.raises(TextInputError):
+        list(lm.generate([], generator=g))
+    with pytest.raises(TextInputError):
+        list(lm.generate([lm.cfg.qwen.vocab_size], generator=g))
+    with pytest.raises(AudioInputError):
+        list(lm.generate([1, 2], [3], [lm.cfg.speech_token_size], generator=g))
+
+
+def test_official_size_keys_and_shapes(parity_dir):
+    want = json.loads((parity_dir / "official_shapes.json").read_text())["llm.pt"]
+    with torch.device("meta"):
+        lm = SpeechLM(official_config().lm)
+    got = {k: list(v.shape) for k, v in lm.state_dict().items()}
+    assert got == want
+    # lm_head is tied: one tensor, not 136 M more parameters
+    assert lm.qwen.lm_head.weight is lm.qwen.model.embed_tokens.weight
+
+
+def test_loaded_lm_is_fp32_and_tied(lm):
+    assert lm.qwen.lm_head.weight is lm.qwen.model.embed_tokens.weight
+    assert all(p.dtype == torch.float32 for p in lm.parameters())
+
+
+def _copy_model(src, dst):
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("flow.pt", "hift.pt", "*.onnx", "hift_key_variants"))
+    return dst
+
+
+def test_truncated_llm_pt_names_the_file(tiny_model_dir, tmp_path):
+    d = _copy_model(tiny_model_dir, tmp_path / "m")
+    data = (d / "llm.pt").read_bytes()
+    (d / "llm.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="llm.pt"):
+        load_lm(d)
+
+
+def test_corrupt_llm_pt_names_the_file(tiny_model_dir, tmp_path):
+    d = _copy_model(tiny_model_dir, tmp_path / "m")
+    (d / "llm.pt").write_bytes(b"this is not a checkpoint" * 100)
+    with pytest.raises(CheckpointError, match="llm.pt"):
+        load_lm(d)
+
+
+def test_mismatched_llm_pt_names_the_file(tiny_model_dir, tmp_path):
+    d = _copy_model(tiny_model_dir, tmp_path / "m")
+    sd = torch.load(d / "llm.pt", weights_only=True)
+    sd["llm_decoder.weight"] = sd["llm_decoder.weight"][:, :-1].clone()
+    del sd["llm_embedding.weight"]
+    torch.save(sd, d / "llm.pt")
+    with pytest.raises(CheckpointError, match="llm.pt"):
+        load_lm(d)
+    # and a file for other dimensions than the yaml describes
+    with pytest.raises(CheckpointError, match="llm.pt"):
+        load_lm(tiny_model_dir, official_config())
+
+
+def test_load_lm_reads_config_from_folder(tiny_model_dir):
+    lm = load_lm(tiny_model_dir)
+    assert lm.cfg == load_config(tiny_model_dir).lm
