@@ -27,7 +27,7 @@ MAX_GOOD_SECONDS = 10.0
 LOW_SAMPLE_RATE = 16000
 
 FRAME_S = 0.010  # energy frames for the VAD
-SILENT_DBFS = -60.0  # loud parts quieter than this: nothing was recorded
+SILENT_DBFS = -70.0  # loud parts quieter than this: nothing was recorded (a muted or unplugged mic)
 QUIET_DBFS = -35.0  # loud parts quieter than this: usable only after much gain (noise too)
 SPEECH_RANGE_DB = 30.0  # frames within this of the loud level count as speech
 CLIP_LEVEL = 0.99  # samples this close to the peak (and the peak near full scale) count as clipped
