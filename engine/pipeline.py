@@ -1,0 +1,542 @@
+"""The engine's public face: load a model, make voices, synthesize text as a stream of audio chunks.
+
+One synchronous generator per request, no threads::
+
+    engine = Engine.load("path/to/CosyVoice2-0.5B")          # or a Hugging Face repo id
+    voice = engine.make_voice("me.wav", "What I say in the clip.", name="Me")
+    for chunk in engine.synthesize(SynthesisRequest("Hello there. How are you?", voice)):
+        play(chunk.samples)                                    # float32 [N] at 24 kHz
+
+Per sentence (text split by the text frontend):
+
+    LM (one speech token per step) ─► tokens ─► flow (mel) ─► HiFT (waveform) ─► AudioChunk
+                  ▲ cancel + watchdog checked every step      ▲ official streaming schedule
+
+Streaming follows the official ``CosyVoice2Model.tts`` schedule: the first chunk is made as soon as
+``25 + pad`` tokens (pad rounds the prompt up to a multiple of 25) plus 3 look-ahead tokens exist,
+then hops of 50, 100, 100, ... tokens; the last call takes the rest. Everything that differs between
+requests lives in local variables of the generator (token list, flow noise, vocoder state), so
+nothing leaks from one call to the next, and the same seed, input and device give the same samples.
+
+Randomness: three private ``torch.Generator`` s per request, all seeded from ``request.seed``: the LM
+sampler, the flow noise (one fixed buffer per request: seed 0 gives the official fixed noise) and
+the HiFT excitation. Separate generators keep the LM tokens independent of how often the vocoder
+ran, so streamed and offline runs of one request say the same thing.
+
+Runaway generation (a random or confused LM looping) is stopped by a watchdog (too many speech
+tokens per text token, or the same short token pattern repeating for seconds). By default the
+sentence is cut there and the chunk carries ``watchdog`` (a sentence saying what happened);
+``SynthesisRequest.on_runaway="raise"`` raises :class:`GenerationError` instead.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, load_config
+from .errors import Cancelled, ConfigError, GenerationError, InputError, TextInputError
+from .hub import CancelToken, ProgressCallback
+from .voices import Voice
+
+Mode = Literal["zero_shot", "cross_lingual", "instruct"]
+MODES: tuple[str, ...] = ("zero_shot", "cross_lingual", "instruct")
+END_OF_PROMPT = "<|endofprompt|>"
+FLOW_NOISE_FRAMES = 15000  # the official fixed buffer: 5 minutes of mel frames (prompt + sentence)
+
+Sampler = Callable[[torch.Tensor, Sequence[int], torch.Generator], int]
+
+
+# --------------------------------------------------------------------------------------------
+# Request / result values
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Watchdog:
+    """Limits that stop a runaway LM.
+
+    max_tokens_per_text_token: speech tokens allowed per text token (the LM itself stops at 20;
+    normal speech needs 3-8). repeat_seconds: a pattern of at most ``repeat_max_period`` tokens
+    repeating for this long counts as a loop (25 tokens per second).
+    """
+
+    max_tokens_per_text_token: float = 15.0
+    repeat_seconds: float = 3.0
+    repeat_max_period: int = 4
+    enabled: bool = True
+
+    def check(self, tokens: Sequence[int], n_text: int) -> str | None:
+        """A sentence explaining why generation must stop, or None."""
+        if not self.enabled:
+            return None
+        n = len(tokens)
+        if n > self.max_tokens_per_text_token * max(n_text, 1):
+            return (f"stopped after {n} speech tokens for {n_text} text tokens "
+                    f"(limit {self.max_tokens_per_text_token:g} per text token)")
+        span = int(self.repeat_seconds * 25)
+        if n >= span:
+            tail = tokens[-span:]
+            for period in range(1, self.repeat_max_period + 1):
+                if all(tail[i] == tail[i - period] for i in range(period, span)):
+                    return f"stopped a loop: a {period}-token pattern repeated for {self.repeat_seconds:g} s"
+        return None
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """What to say, in which voice and how.
+
+    mode: ``zero_shot`` (continue the voice's clip: best similarity, same language),
+    ``cross_lingual`` (voice only, no transcript: other languages), ``instruct`` (voice +
+    ``instruction`` such as "Speak slowly and sadly"; the official instruct2 layout).
+    Fine-grained tags (``[laughter]``, ``<strong>...</strong>``) may appear in ``text``.
+    speed: tempo factor (1.0 = as generated), also while streaming.
+    stream: True = chunks as soon as the streaming schedule allows; False = one chunk per sentence.
+    sentence_pause_s: silence inserted between sentences; seam_fade_s: fade at sentence edges.
+    """
+
+    text: str
+    voice: Voice
+    mode: Mode = "zero_shot"
+    instruction: str = ""
+    speed: float = 1.0
+    seed: int = 0
+    stream: bool = True
+    split_sentences: bool = True
+    sentence_pause_s: float = 0.15
+    seam_fade_s: float = 0.005
+    watchdog: Watchdog = field(default_factory=Watchdog)
+    on_runaway: Literal["truncate", "raise"] = "truncate"
+
+
+@dataclass(frozen=True)
+class ChunkTimings:
+    """Seconds since the request started when the chunk was emitted, and time spent per stage so far."""
+
+    elapsed_s: float
+    lm_s: float
+    flow_s: float
+    vocoder_s: float
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of the answer: ``samples`` float32 [N] mono at ``sample_rate`` (24 kHz).
+
+    is_last: last chunk of the whole request. sentence_end: last chunk of its sentence (the pause
+    after it, if any, is included in ``samples``). watchdog: set on a sentence's last chunk when the
+    watchdog cut that sentence short (see :class:`Watchdog`).
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    sentence_index: int
+    n_sentences: int
+    sentence_text: str
+    is_last: bool
+    sentence_end: bool
+    timings: ChunkTimings
+    n_speech_tokens: int = 0
+    watchdog: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[0] / self.sample_rate
+
+
+@dataclass
+class _Clock:
+    """Per-request stage timers (a plain value owned by one generator)."""
+
+    start: float = field(default_factory=time.perf_counter)
+    lm: float = 0.0
+    flow: float = 0.0
+    vocoder: float = 0.0
+
+    def snapshot(self) -> ChunkTimings:
+        return ChunkTimings(time.perf_counter() - self.start, self.lm, self.flow, self.vocoder)
+
+
+@dataclass(frozen=True)
+class SentenceAudio:
+    """One piece of one sentence's waveform from :func:`speak_tokens` (before seams and pauses)."""
+
+    wave: torch.Tensor  # [N] float32 on CPU
+    is_final: bool
+    n_tokens: int
+    watchdog: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Device and dtype
+# --------------------------------------------------------------------------------------------
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+           "fp16": torch.float16, "float16": torch.float16}
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU. Anything else is checked to exist."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"Unknown device {device!r}; use auto, cpu, cuda or mps.") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but no CUDA GPU is available; use device 'auto' or 'cpu'.")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("MPS was requested but this Mac (or this torch) has no MPS; use 'auto' or 'cpu'.")
+    return dev
+
+
+def pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """fp32 everywhere; bf16 on CPU, CUDA (if supported) and MPS; fp16 on CUDA and MPS only."""
+    if isinstance(dtype, torch.dtype):
+        dt = dtype
+    elif str(dtype).lower() in _DTYPES:
+        dt = _DTYPES[str(dtype).lower()]
+    else:
+        raise ConfigError(f"Unknown precision {dtype!r}; use fp32, bf16 or fp16.")
+    if dt == torch.float16 and device.type == "cpu":
+        raise ConfigError("fp16 is not supported on the CPU; use fp32 or bf16.")
+    if dt == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("This GPU does not support bf16; use fp16 or fp32.")
+    return dt
+
+
+# --------------------------------------------------------------------------------------------
+# Seams
+# --------------------------------------------------------------------------------------------
+def _fade(x: np.ndarray, n: int, *, fade_in: bool) -> np.ndarray:
+    """Raised-cosine fade over the first (fade_in) or last n samples."""
+    n = min(n, x.shape[0])
+    if n <= 0:
+        return x
+    ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n, dtype=np.float64) + 0.5) / n)).astype(np.float32)
+    x = x.copy()
+    if fade_in:
+        x[:n] *= ramp
+    else:
+        x[-n:] *= ramp[::-1]
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# The per-sentence core: tokens -> flow -> vocoder on the official schedule
+# --------------------------------------------------------------------------------------------
+def speak_tokens(
+    lm_tokens: Iterator[int],
+    *,
+    flow,
+    hift,
+    prompt_token: torch.Tensor,
+    prompt_feat: torch.Tensor,
+    embedding: torch.Tensor,
+    stream: bool,
+    speed: float = 1.0,
+    n_text: int = 0,
+    flow_noise: torch.Tensor | None = None,
+    hift_generator: torch.Generator | None = None,
+    hift_noise=None,
+    cancel: CancelToken | None = None,
+    watchdog: Watchdog | None = None,
+    incremental_flow: bool = False,
+    chunk_size: int = 25,
+    pre_lookahead: int = 3,
+    max_hop: int = 100,
+    token_mel_ratio: int = 2,
+    clock: _Clock | None = None,
+    on_call: Callable[[dict], None] | None = None,
+) -> Iterator[SentenceAudio]:
+    """Turn a stream of LM speech tokens into waveform pieces (one sentence).
+
+    prompt_token [1, P] int, prompt_feat [1, 2P, 80], embedding [1, 192] (the flow prompt).
+    ``incremental_flow``: encode/integrate only new chunks (:meth:`Flow.stream_step`) instead of the
+    official chunk calls that re-run the flow over all tokens so far (exact, but chunk k costs O(k)).
+    ``on_call`` receives a dict per token2wav call (n_tokens, token_offset, stream, finalize): the
+    parity check compares it with the official schedule.
+    """
+    from .token2wav import VocoderState, token_hop_schedule, vocode_chunk
+
+    clock = clock or _Clock()
+    device = prompt_feat.device
+    tokens: list[int] = []
+    voc_state = VocoderState()
+    hops = token_hop_schedule(int(prompt_token.shape[1]), chunk_size, pre_lookahead, max_hop)
+    hop = next(hops)
+    token_offset = 0
+    flow_state = None
+    fed = 0  # tokens handed to the incremental flow so far
+    stopped: str | None = None
+
+    def tok_tensor(n: int) -> torch.Tensor:
+        return torch.tensor([tokens[:n]], dtype=torch.int32, device=device)
+
+    def vocode(mel: torch.Tensor, finalize: bool) -> torch.Tensor:
+        nonlocal voc_state
+        t0 = time.perf_counter()
+        wave, voc_state = vocode_chunk(hift, mel, voc_state, finalize=finalize, speed=speed,
+                                       noise=hift_noise, generator=hift_generator)
+        clock.vocoder += time.perf_counter() - t0
+        return wave.reshape(-1).float().cpu()
+
+    def flow_call(n_tokens: int, offset: int, streaming: bool, finalize: bool) -> torch.Tensor:
+        nonlocal flow_state, fed
+        if on_call is not None:
+            on_call({"n_tokens": n_tokens, "token_offset": offset, "stream": streaming, "finalize": finalize})
+        t0 = time.perf_counter()
+        if incremental_flow:
+            if flow_state is None:
+                flow_state = flow.start_stream(prompt_token, prompt_feat, embedding, noise=flow_noise)
+            mel, flow_state = flow.stream_step(flow_state, tok_tensor(n_tokens)[:, fed:], finalize=finalize)
+            fed = n_tokens
+        else:
+            mel = flow.inference(tok_tensor(n_tokens), prompt_token, prompt_feat, embedding,
+                                 streaming=streaming, finalize=finalize, noise=flow_noise)
+            mel = mel[:, :, offset * token_mel_ratio:]
+        clock.flow += time.perf_counter() - t0
+        return mel
+
+    t_lm = time.perf_counter()
+    try:
+        for token in lm_tokens:
+            tokens.append(int(token))
+            if watchdog is not None:
+                stopped = watchdog.check(tokens, n_text)
+                if stopped:
+                    break
+            if cancel is not None and cancel.cancelled:
+                break
+            if stream and len(tokens) >= hop.n_tokens:
+                clock.lm += time.perf_counter() - t_lm
+                mel = flow_call(hop.n_tokens, token_offset, True, False)
+                if mel.shape[2] > 0:
+                    yield SentenceAudio(vocode(mel, False), False, len(tokens))
+                token_offset += hop.hop
+                hop = next(hops)
+                if cancel is not None:
+                    cancel.raise_if_cancelled("Synthesis")
+                t_lm = time.perf_counter()
+    finally:
+        close = getattr(lm_tokens, "close", None)
+        if close is not None:
+            close()  # stop the LM generator now (frees its KV cache)
+    clock.lm += time.perf_counter() - t_lm
+    if cancel is not None:
+        cancel.raise_if_cancelled("Synthesis")
+    if stopped and watchdog is not None:
+        # Cut the loop itself off: drop the repeating tail beyond its first period.
+        tokens[:] = _trim_loop(tokens, watchdog)
+    if not tokens:
+        return
+    # The last call takes every token (the official final call: streaming=False, finalize=True).
+    mel = flow_call(len(tokens), token_offset if stream else 0, False, True)
+    yield SentenceAudio(vocode(mel, True), True, len(tokens), stopped)
+
+
+def _trim_loop(tokens: list[int], wd: Watchdog) -> list[int]:
+    span = int(wd.repeat_seconds * 25)
+    if len(tokens) < span:
+        return tokens
+    tail = tokens[-span:]
+    for period in range(1, wd.repeat_max_period + 1):
+        if all(tail[i] == tail[i - period] for i in range(period, span)):
+            # Walk back to where the repetition started, keep one period of it.
+            start = len(tokens) - span
+            while start - period >= 0 and tokens[start - 1] == tokens[start - 1 + period]:
+                start -= 1
+            return tokens[: start + period]
+    return tokens
+
+
+# --------------------------------------------------------------------------------------------
+# Engine
+# --------------------------------------------------------------------------------------------
+class Engine:
+    """A loaded model: LM + flow + HiFT + frontend on one device. Stateless between requests.
+
+    Not thread-safe: use it from one thread at a time (the app's worker thread).
+    """
+
+    def __init__(self, model_dir: Path, cfg: ModelConfig, lm, flow, hift, frontend, text_frontend,
+                 device: torch.device, dtype: torch.dtype, incremental_flow: bool = False):
+        self.model_dir = model_dir
+        self.cfg = cfg
+        self.lm = lm
+        self.flow = flow
+        self.hift = hift
+        self.frontend = frontend
+        self.text = text_frontend
+        self.device = device
+        self.dtype = dtype
+        self.incremental_flow = incremental_flow
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @classmethod
+    def load(cls, source: str | Path, *, device: str | torch.device = "auto", dtype: str | torch.dtype = "fp32",
+             cache_dir: str | Path | None = None, endpoint: str | None = None, offline: bool = False,
+             progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+             normalizer: str = "wetext", incremental_flow: bool = False) -> "Engine":
+        """Open an official-layout model folder, or download a Hugging Face repo id first.
+
+        dtype applies to the LM and the flow; HiFT always runs in fp32 (its iSTFT and exp need it).
+        normalizer: ``wetext`` (default), ``inflect`` (the reference's English fallback) or ``none``.
+        """
+        from .flow.flow import load_flow
+        from .frontend.frontend import Frontend
+        from .frontend.text import TextFrontend
+        from .hub import resolve_model_dir
+        from .llm.speech_lm import load_lm
+        from .vocoder.hift import load_hift
+
+        model_dir = resolve_model_dir(source, cache_dir=cache_dir, endpoint=endpoint, offline=offline,
+                                      progress=progress, cancel=cancel)
+        dev = pick_device(device)
+        dt = pick_dtype(dtype, dev)
+        cfg = load_config(model_dir)
+        lm = load_lm(model_dir, cfg, dev, dt)
+        if cancel is not None:
+            cancel.raise_if_cancelled("Loading the model")
+        flow = load_flow(model_dir, cfg, dev, dt)
+        hift = load_hift(model_dir, cfg, dev, torch.float32)
+        frontend = Frontend.from_model_dir(model_dir)
+        text = TextFrontend(frontend.tokenizer, normalizer)  # type: ignore[arg-type]
+        return cls(model_dir, cfg, lm, flow, hift, frontend, text, dev, dt, incremental_flow)
+
+    # ---- voices ----------------------------------------------------------------------------
+    def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,
+                   sample_rate: int | None = None, language: str = "", source_clip: str = "",
+                   notes: dict | None = None) -> Voice:
+        """Analyse a prompt recording once (speech tokens, prompt mel, speaker embedding)."""
+        from .frontend.audio import load_audio
+
+        if isinstance(audio, (str, Path)):
+            source_clip = source_clip or Path(audio).name
+            audio, sample_rate = load_audio(audio)
+        if sample_rate is None:
+            raise InputError("Pass the sample rate of the prompt audio array.")
+        if not isinstance(transcript, str):
+            raise TextInputError("The transcript must be text.")
+        p = self.frontend.prompt(audio, int(sample_rate))
+        return Voice(name=name, transcript=transcript.strip(), speech_tokens=p.speech_tokens[0].to(torch.int32),
+                     speech_feat=p.speech_feat[0].float(), embedding=p.embedding[0].float(), language=language,
+                     source_clip=source_clip, notes=dict(notes or {}))
+
+    # ---- synthesis -------------------------------------------------------------------------
+    def sentences(self, request: SynthesisRequest) -> list[str]:
+        """The pieces ``request.text`` is spoken in (normalised)."""
+        if request.split_sentences:
+            return list(self.text.split_sentences(request.text))
+        return [self.text.normalize(request.text)]
+
+    def _check(self, r: SynthesisRequest) -> None:
+        if r.mode not in MODES and r.mode != "instruct2":
+            raise InputError(f"Unknown mode {r.mode!r}; use one of {', '.join(MODES)}.")
+        if not isinstance(r.voice, Voice):
+            raise InputError("A voice is needed: make one from a recording or load a saved one.")
+        if not (isinstance(r.speed, (int, float)) and math.isfinite(r.speed) and 0.5 <= r.speed <= 2.0):
+            raise InputError(f"Speed must be between 0.5 and 2.0, got {r.speed}.")
+        if r.mode == "zero_shot" and not r.voice.transcript.strip():
+            raise TextInputError("Zero-shot mode needs the transcript of the voice's clip; "
+                                 "type what is said in it, or use cross-lingual mode.")
+        if r.mode in ("instruct", "instruct2") and not r.instruction.strip():
+            raise TextInputError("Instruct mode needs an instruction, e.g. 'Speak slowly and softly.'")
+        if r.sentence_pause_s < 0 or r.seam_fade_s < 0:
+            raise InputError("Pause and fade lengths cannot be negative.")
+
+    def _inputs(self, r: SynthesisRequest, sentence: str, prompt):
+        fe = self.frontend
+        if r.mode == "zero_shot":
+            return fe.zero_shot(sentence, self.text.normalize(r.voice.transcript), prompt)
+        if r.mode == "cross_lingual":
+            return fe.cross_lingual(sentence, prompt)
+        instruction = r.instruction.replace(END_OF_PROMPT, "").strip()
+        return fe.instruct2(sentence, self.text.normalize(instruction) + END_OF_PROMPT, prompt)
+
+    def synthesize(self, request: SynthesisRequest, *, cancel: CancelToken | None = None,
+                   sampler: Sampler | None = None) -> Iterator[AudioChunk]:
+        """Speak ``request.text``; yield :class:`AudioChunk` s as they are ready.
+
+        Raises :class:`Cancelled` (cancel token set; within one LM step or one chunk), typed
+        input errors before any audio, and :class:`GenerationError` for a runaway with
+        ``on_runaway="raise"``.
+        """
+        from .frontend.frontend import PromptFeatures
+
+        r = request
+        self._check(r)
+        if cancel is not None:
+            cancel.raise_if_cancelled("Synthesis")
+        clock = _Clock()
+        pieces = self.sentences(r)
+        v = r.voice
+        prompt = PromptFeatures(v.speech_tokens.reshape(1, -1).to(torch.int32),
+                                v.speech_feat.reshape(1, -1, v.speech_feat.shape[-1]).float(),
+                                v.embedding.reshape(1, -1).float())
+        lm_gen = torch.Generator(device="cpu").manual_seed(int(r.seed))
+        hift_gen = torch.Generator(device="cpu").manual_seed(int(r.seed) + 1)
+        flow_noise = torch.randn([1, 80, FLOW_NOISE_FRAMES],
+                                 generator=torch.Generator(device="cpu").manual_seed(int(r.seed)))
+        flow_noise = flow_noise.to(self.device)
+        sr = self.sample_rate
+        fade_n = int(round(r.seam_fade_s * sr))
+        pause = np.zeros(int(round(r.sentence_pause_s * sr)), dtype=np.float32)
+
+        for si, sentence in enumerate(pieces):
+            inputs = self._inputs(r, sentence, prompt)
+            n_text = int(inputs.text.shape[1])
+            lm_tokens = self.lm.generate(
+                inputs.text.reshape(-1),
+                inputs.prompt_text.reshape(-1) if inputs.prompt_text is not None else (),
+                inputs.llm_prompt_speech_token.reshape(-1) if inputs.llm_prompt_speech_token is not None else (),
+                generator=lm_gen, sampler=sampler)
+            first = True
+            for piece in speak_tokens(
+                    lm_tokens, flow=self.flow, hift=self.hift,
+                    prompt_token=inputs.flow_prompt_speech_token.to(self.device),
+                    prompt_feat=inputs.prompt_speech_feat.to(self.device, self.dtype),
+                    embedding=inputs.flow_embedding.to(self.device, self.dtype),
+                    stream=r.stream, speed=r.speed, n_text=n_text, flow_noise=flow_noise,
+                    hift_generator=hift_gen, cancel=cancel, watchdog=r.watchdog,
+                    incremental_flow=self.incremental_flow, chunk_size=self.cfg.chunk_size,
+                    pre_lookahead=self.cfg.flow.pre_lookahead_len, token_mel_ratio=self.cfg.token_mel_ratio,
+                    clock=clock):
+                if piece.watchdog and r.on_runaway == "raise":
+                    raise GenerationError(f"Sentence {si + 1} ({sentence[:40]!r}): the watchdog {piece.watchdog}. "
+                                          "Try another seed or rephrase the sentence.")
+                samples = piece.wave.numpy().astype(np.float32, copy=False)
+                last_sentence = si == len(pieces) - 1
+                if first and si > 0:
+                    samples = _fade(samples, fade_n, fade_in=True)
+                if piece.is_final and not last_sentence:
+                    samples = np.concatenate([_fade(samples, fade_n, fade_in=False), pause])
+                first = False
+                yield AudioChunk(samples=samples, sample_rate=sr, sentence_index=si, n_sentences=len(pieces),
+                                 sentence_text=sentence, is_last=piece.is_final and last_sentence,
+                                 sentence_end=piece.is_final, timings=clock.snapshot(),
+                                 n_speech_tokens=piece.n_tokens, watchdog=piece.watchdog)
+                if cancel is not None:
+                    cancel.raise_if_cancelled("Synthesis")
+
+    def synthesize_all(self, request: SynthesisRequest, *, cancel: CancelToken | None = None) -> np.ndarray:
+        """Convenience: the whole answer as one float32 array."""
+        parts = [c.samples for c in self.synthesize(request, cancel=cancel)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+__all__ = [
+    "AudioChunk", "CancelToken", "Cancelled", "ChunkTimings", "Engine", "MODES", "SynthesisRequest", "Watchdog",
+    "pick_device", "pick_dtype", "speak_tokens",
+]
