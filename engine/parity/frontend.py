@@ -3,7 +3,7 @@
 Each group (``zero_shot``, ``cross_lingual``, ``instruct2``, ``vc``) is the dict the reference
 frontend returned for the inputs in ``meta.json -> frontend_texts_used`` (texts, and wav names
 under ``wavs/``). The reference passed each text through ``text_normalize(split=False)`` with no
-normaliser backend first; see :func:`_normalize`.
+normaliser backend first: :func:`engine.frontend.text.reference_text_normalize` does the same.
 """
 from __future__ import annotations
 
@@ -20,27 +20,11 @@ from ..frontend.frontend import (
     PromptFeatures,
 )
 from ..frontend.onnx_models import SpeakerEncoder, SpeechTokenizer
+from ..frontend.text import reference_text_normalize
+from ..frontend.tokenizer import load_tokenizer
 
 GOLDEN = "frontend.npz"
 TOL = 1e-4
-
-
-def _normalize(text: str) -> str:
-    """The reference's ``text_normalize(text, split=False)`` without a normaliser backend.
-
-    Uses engine.frontend.text when it offers that function; otherwise the plain-text
-    equivalent for these inputs: texts with ``<|...|>`` tags are left alone, others are stripped.
-    """
-    try:
-        from ..frontend import text as text_mod
-    except ImportError:
-        text_mod = None
-    fn = getattr(text_mod, "normalize_unsplit", None) if text_mod is not None else None
-    if callable(fn):
-        return fn(text)
-    if "<|" in text and "|>" in text:
-        return text
-    return text.strip()
 
 
 def _groups(z) -> list[str]:
@@ -55,11 +39,10 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
         return
     z = fx.npz(GOLDEN)
     used = fx.meta.get("frontend_texts_used", {})
-    from ..frontend.tokenizer import load_tokenizer
-
     cfg = fx.config
+    tokenizer = load_tokenizer(fx.model_dir / QWEN_DIR)
     front = Frontend(
-        load_tokenizer(fx.model_dir / QWEN_DIR),
+        tokenizer,
         SpeechTokenizer(fx.model_dir / SPEECH_TOKENIZER_FILE),
         SpeakerEncoder(fx.model_dir / SPEAKER_ENCODER_FILE),
         mel=cfg.feat, token_mel_ratio=cfg.token_mel_ratio,
@@ -73,7 +56,7 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
         return prompts[wav]
 
     def text(key: str) -> str:
-        return _normalize(used[key])
+        return reference_text_normalize(used[key], tokenizer, split=False)
 
     for group in _groups(z):
         inputs: ModelInputs | None = None
