@@ -44,6 +44,9 @@ WHISPER_HOP = 160
 # must be trimmed in an editor first (the app's reference panel suggests where).
 MAX_LOAD_SECONDS = 600.0
 
+# Largest polyphase filter bank :func:`resample` builds (64 MB of float32); see there.
+_MAX_KERNEL_ELEMENTS = 1 << 24
+
 
 # --------------------------------------------------------------------------------------------
 # Reading and validating
@@ -188,6 +191,14 @@ def resample(audio: torch.Tensor | np.ndarray, orig_sr: int, new_sr: int,
         raise AudioInputError(f"Cannot resample from {orig_sr} Hz to {new_sr} Hz; rates must be positive.")
     g = math.gcd(int(orig_sr), int(new_sr))
     orig, new = int(orig_sr) // g, int(new_sr) // g
+    if new * (2 * math.ceil(zero_crossings * orig / (min(orig, new) * rolloff)) + orig) > _MAX_KERNEL_ELEMENTS:
+        # An exotic rate (e.g. 44101 Hz) has no common divisor with the target, so the exact
+        # kernel would need gigabytes (the reference would run out of memory). Go through 48 kHz
+        # with soxr first; features then differ slightly from the reference's, which could not run.
+        via = 48000
+        stepped = resample_hq(x.reshape(-1, x.shape[-1]).T.numpy(), int(orig_sr), via)
+        stepped = stepped.reshape(stepped.shape[0], -1).T.reshape(*x.shape[:-1], -1)
+        return resample(torch.from_numpy(np.ascontiguousarray(stepped)), via, new_sr, zero_crossings, rolloff)
     kernel, width = _sinc_kernel(orig, new, zero_crossings, rolloff)
     lead = x.shape[:-1]
     flat = x.reshape(-1, x.shape[-1])

@@ -188,3 +188,12 @@ def test_too_short_for_features_is_a_typed_error() -> None:
     with pytest.raises(AudioInputError, match="too short"):
         A.flow_mel(torch.zeros(1, 500))
     assert A.kaldi_fbank(torch.zeros(1, 100)).shape == (0, 80)
+
+
+def test_exotic_rate_does_not_build_a_gigabyte_kernel() -> None:
+    # gcd(44101, 16000) == 1: the exact polyphase bank would be 16000 x ~44000 floats.
+    t = np.arange(44101) / 44101
+    tone = torch.tensor(0.5 * np.sin(2 * np.pi * 440 * t), dtype=torch.float32)
+    out = A.resample(tone[None], 44101, 16000)
+    assert out.shape == (1, 16000)
+    assert abs(float(out[0, 1000:-1000].abs().max()) - 0.5) < 0.01
