@@ -139,6 +139,10 @@ def validate_audio(audio: object, sample_rate: object) -> np.ndarray:
     if audio.dtype.kind == "i":
         # Integer PCM (e.g. int16 from a recorder): scale to [-1, 1) like soundfile does.
         audio = audio.astype(np.float32) / float(2 ** (8 * audio.dtype.itemsize - 1))
+    elif audio.dtype.kind == "u":
+        # Unsigned PCM (8-bit WAV): silence is the mid value.
+        half = float(2 ** (8 * audio.dtype.itemsize - 1))
+        audio = (audio.astype(np.float64) - half).astype(np.float32) / half
     elif audio.dtype.kind != "f":
         raise AudioInputError(f"Audio samples must be numbers; got an array of {audio.dtype}.")
     mono = to_mono(audio)

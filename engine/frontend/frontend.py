@@ -25,10 +25,11 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
-from ..config import MelConfig, load_config
+from ..config import QWEN_DIR, MelConfig, load_config
 from ..errors import AudioInputError, TextInputError
 from .audio import WHISPER_SAMPLE_RATE, flow_mel, resample, validate_audio
 from .onnx_models import SpeakerEncoder, SpeechTokenizer
+from .tokenizer import load_tokenizer
 
 SPEECH_TOKENIZER_FILE = "speech_tokenizer_v2.onnx"
 SPEAKER_ENCODER_FILE = "campplus.onnx"
@@ -188,9 +189,6 @@ class Frontend:
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, providers: list[str] | None = None) -> "Frontend":
-        from ..config import QWEN_DIR
-        from .tokenizer import load_tokenizer
-
         model_dir = Path(model_dir)
         cfg = load_config(model_dir)
         return cls(

@@ -179,6 +179,8 @@ def test_layouts_and_integer_pcm_are_accepted() -> None:
     assert np.allclose(A.validate_audio(frames_channels.T, 16000), 0.0)  # [2, N] torchaudio layout
     pcm = (x * 32767).astype(np.int16)
     assert np.allclose(A.validate_audio(pcm, 16000), x, atol=1e-4)
+    u8 = np.round(x * 127 + 128).astype(np.uint8)
+    assert np.allclose(A.validate_audio(u8, 16000), x, atol=1 / 127)
     assert A.validate_audio(torch.from_numpy(x), 16000).dtype == np.float32
 
 
