@@ -1,0 +1,117 @@
+"""Typed application settings, saved as JSON in the platform's user config folder.
+
+One frozen-free dataclass so every field has a type and a default; unknown keys in an old or newer
+file are ignored and wrong types fall back to the default, so a damaged file never stops the app.
+The write is atomic (temp file + rename) so a crash mid-save cannot leave half a file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Timbre"
+SETTINGS_FILE = "settings.json"
+
+
+def config_dir() -> Path:
+    """Folder for settings.json (TIMBRE_CONFIG_DIR overrides it, e.g. in tests)."""
+    override = os.environ.get("TIMBRE_CONFIG_DIR")
+    return Path(override) if override else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    """Folder for voices, autosave and downloaded models (TIMBRE_DATA_DIR overrides it)."""
+    override = os.environ.get("TIMBRE_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass
+class Settings:
+    # Audio: None means "the system default device".
+    input_device: str | None = None
+    output_device: str | None = None
+    # Model: the folder of an official-layout CosyVoice2-0.5B model; "" = not chosen yet.
+    model_dir: str = ""
+    device: str = "auto"  # "auto", "cpu", "cuda", "mps"
+    precision: str = "auto"  # "auto", "float32", "float16", "bfloat16"
+    # Output
+    output_dir: str = ""
+    export_float: bool = False  # False: 16-bit PCM WAV; True: 32-bit float WAV
+    sentence_pause_ms: int = 300
+    # Look
+    theme: str = "dark"  # "dark" or "light"
+    # Session
+    last_voice: str = ""
+    window_geometry: str = ""  # QByteArray hex of saveGeometry()
+    window_state: str = ""  # QByteArray hex of saveState()
+    mode: str = "clone"
+    speed: float = 1.0
+    seed: int = 1986
+    seed_locked: bool = False
+    streaming: bool = True
+    custom_presets: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Settings":
+        path = path or config_dir() / SETTINGS_FILE
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as error:
+            log.warning("settings file %s unreadable (%s); using defaults", path, error)
+            return cls()
+        if not isinstance(raw, dict):
+            return cls()
+        defaults = cls()
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in raw:
+                continue
+            value, default = raw[f.name], getattr(defaults, f.name)
+            if _same_kind(value, default, f.type):
+                values[f.name] = float(value) if isinstance(default, float) else value
+            else:
+                log.warning("settings: ignoring %s=%r (wrong type)", f.name, value)
+        return cls(**values)
+
+    def save(self, path: Path | None = None) -> Path:
+        path = path or config_dir() / SETTINGS_FILE
+        atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True))
+        return path
+
+
+def _same_kind(value: object, default: object, annotation: object) -> bool:
+    if default is None or "None" in str(annotation):
+        return value is None or isinstance(value, str)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to path so that readers see either the old or the new file, never a half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""One widget per file. main_window.MainWindow assembles them."""

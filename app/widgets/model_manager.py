@@ -1,0 +1,226 @@
+"""Models: download CosyVoice2-0.5B (progress, time left, cancel, resume) or pick a local folder,
+and choose the device/precision the engine will use."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+)
+
+from engine.errors import TimbreError
+
+from .. import engine_bridge as bridge
+from ..workers.download_worker import DownloadThread
+
+FIRST_RUN_TEXT = (
+    "<b>Timbre needs a speech model before it can speak.</b><br>"
+    "Download <b>CosyVoice2-0.5B</b> (about 2 GB, once; an interrupted download resumes where it stopped), "
+    "or point Timbre at a folder where you already have it. Everything then runs on this computer, offline."
+)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def human_time(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+class ModelManagerDialog(QDialog):
+    modelChosen = Signal(str, str, str)  # folder, device, precision  # noqa: N815
+
+    def __init__(self, model_dir: str, device: str, precision: str, first_run: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.setMinimumWidth(560)
+        self._downloader: DownloadThread | None = None
+        self._started_at = 0.0
+        self._start_bytes = 0
+
+        intro = QLabel(FIRST_RUN_TEXT if first_run else "Choose the CosyVoice 2 model Timbre uses.")
+        intro.setWordWrap(True)
+        intro.setObjectName("introLabel")
+
+        self.folder_edit = QLineEdit(model_dir)
+        self.folder_edit.setPlaceholderText("No model folder chosen")
+        self.folder_edit.textChanged.connect(self._check_folder)
+        browse = QPushButton("Choose folder…")
+        browse.clicked.connect(self._browse)
+        self.folder_status = QLabel()
+        self.folder_status.setWordWrap(True)
+        local_box = QGroupBox("Model on this computer")
+        local_row = QHBoxLayout()
+        local_row.addWidget(self.folder_edit, 1)
+        local_row.addWidget(browse)
+        local_layout = QVBoxLayout(local_box)
+        local_layout.addLayout(local_row)
+        local_layout.addWidget(self.folder_status)
+
+        from engine import hub
+
+        self.repo_edit = QLineEdit(hub.DEFAULT_REPO_ID)
+        self.dest_edit = QLineEdit(str(hub.model_dir_for(hub.DEFAULT_REPO_ID)))
+        self.download_button = QPushButton("Download")
+        self.download_button.setObjectName("primaryButton")
+        self.download_button.clicked.connect(self.start_download)
+        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_download)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress_label = QLabel("Not started. Partial downloads are kept and resumed.")
+        self.progress_label.setObjectName("dimLabel")
+        download_box = QGroupBox("Download")
+        form = QFormLayout()
+        form.addRow("Repository", self.repo_edit)
+        form.addRow("Save to", self.dest_edit)
+        buttons_row = QHBoxLayout()
+        buttons_row.addWidget(self.download_button)
+        buttons_row.addWidget(self.cancel_button)
+        buttons_row.addStretch(1)
+        download_layout = QVBoxLayout(download_box)
+        download_layout.addLayout(form)
+        download_layout.addLayout(buttons_row)
+        download_layout.addWidget(self.progress)
+        download_layout.addWidget(self.progress_label)
+
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device_combo.setCurrentText(device)
+        self.precision_combo = QComboBox()
+        self.precision_combo.addItems(["auto", "float32", "float16", "bfloat16"])
+        self.precision_combo.setCurrentText(precision)
+        self.plan_label = QLabel()
+        self.device_combo.currentTextChanged.connect(self._update_plan)
+        self.precision_combo.currentTextChanged.connect(self._update_plan)
+        compute_box = QGroupBox("Compute")
+        compute_form = QFormLayout(compute_box)
+        compute_form.addRow("Device", self.device_combo)
+        compute_form.addRow("Precision", self.precision_combo)
+        compute_form.addRow("Will use", self.plan_label)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Close)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Use this model")
+        self.buttons.accepted.connect(self._use)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(intro)
+        layout.addWidget(local_box)
+        layout.addWidget(download_box)
+        layout.addWidget(compute_box)
+        layout.addWidget(self.buttons)
+        self._check_folder()
+        self._update_plan()
+
+    # ---- local folder ----------------------------------------------------------------------
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "CosyVoice2-0.5B folder", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def _check_folder(self) -> bool:
+        from engine.checkpoints import check_model_folder
+
+        text = self.folder_edit.text().strip()
+        ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        if not text:
+            self.folder_status.setText("Download the model below or choose its folder.")
+            ok_button.setEnabled(False)
+            return False
+        try:
+            check_model_folder(Path(text))
+        except TimbreError as error:
+            self.folder_status.setText(f"<span style='color:#e0b341'>⚠ {error}</span>")
+            ok_button.setEnabled(False)
+            return False
+        self.folder_status.setText("<span style='color:#3fb68b'>✔ Complete CosyVoice 2 model folder</span>")
+        ok_button.setEnabled(True)
+        return True
+
+    def _update_plan(self) -> None:
+        self.plan_label.setText(bridge.planned_device(self.device_combo.currentText(),
+                                                      self.precision_combo.currentText()))
+
+    def _use(self) -> None:
+        if self._check_folder():
+            self.modelChosen.emit(self.folder_edit.text().strip(), self.device_combo.currentText(),
+                                  self.precision_combo.currentText())
+            self.accept()
+
+    # ---- download --------------------------------------------------------------------------
+    def start_download(self) -> None:
+        if self._downloader is None:
+            self._downloader = DownloadThread(self)
+            w = self._downloader.worker
+            w.progress.connect(self._on_progress)
+            w.finished.connect(self._on_finished)
+            w.failed.connect(self._on_failed)
+            w.cancelled.connect(self._on_cancelled)
+        self._started_at = time.monotonic()
+        self._start_bytes = -1
+        self.download_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress_label.setText("Contacting the hub…")
+        self._downloader.start(self.repo_edit.text().strip(), self.dest_edit.text().strip())
+
+    def cancel_download(self) -> None:
+        if self._downloader is not None:
+            self._downloader.cancel()
+            self.progress_label.setText("Cancelling…")
+
+    def _on_progress(self, done: int, total: int, files_done: int, files_total: int, current: str) -> None:
+        if self._start_bytes < 0:  # bytes already on disk (resumed) do not count towards the speed
+            self._start_bytes, self._started_at = done, time.monotonic()
+        self.progress.setValue(int(1000 * done / total) if total else 0)
+        elapsed = time.monotonic() - self._started_at
+        speed = (done - self._start_bytes) / elapsed if elapsed > 0.5 else 0.0
+        left = f" · {human_time((total - done) / speed)} left" if speed > 0 else ""
+        self.progress_label.setText(f"{human_bytes(done)} of {human_bytes(total)} · file {min(files_done + 1, files_total)}"
+                                    f"/{files_total} {current}{left}")
+
+    def _on_finished(self, folder: str) -> None:
+        self._reset_buttons()
+        self.progress.setValue(1000)
+        self.progress_label.setText("Downloaded and verified.")
+        self.folder_edit.setText(folder)
+
+    def _on_failed(self, message: str) -> None:
+        self._reset_buttons()
+        self.download_button.setText("Resume download")
+        self.progress_label.setText(f"<span style='color:#e5534b'>✖ {message}</span>")
+
+    def _on_cancelled(self) -> None:
+        self._reset_buttons()
+        self.download_button.setText("Resume download")
+        self.progress_label.setText("Cancelled. What was downloaded is kept; Resume continues from there.")
+
+    def _reset_buttons(self) -> None:
+        self.download_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def shutdown(self) -> None:
+        if self._downloader is not None:
+            self._downloader.shutdown()
+            self._downloader = None
+
+    def done(self, result: int) -> None:  # noqa: D401 - Qt API: closing cancels a running download
+        self.shutdown()
+        super().done(result)

@@ -1,0 +1,78 @@
+"""Preferences: audio devices, output folder and format, pause between sentences, theme."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QSpinBox, QWidget,
+)
+
+from ..audio import devices
+from ..settings import Settings
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(480)
+        self.settings = settings
+        self.output_combo = QComboBox()
+        self.output_combo.addItem("System default", None)
+        for d in devices.list_devices("output"):
+            self.output_combo.addItem(d.name, d.name)
+        self._select(self.output_combo, settings.output_device)
+        self.input_combo = QComboBox()
+        self.input_combo.addItem("System default", None)
+        for d in devices.list_devices("input"):
+            self.input_combo.addItem(d.name, d.name)
+        self._select(self.input_combo, settings.input_device)
+        self.folder_edit = QLineEdit(settings.output_dir)
+        self.folder_edit.setPlaceholderText("Ask every time")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(browse)
+        self.format_combo = QComboBox()
+        self.format_combo.addItem("WAV 24 kHz, 16-bit PCM", False)
+        self.format_combo.addItem("WAV 24 kHz, 32-bit float", True)
+        self.format_combo.setCurrentIndex(1 if settings.export_float else 0)
+        self.pause_spin = QSpinBox()
+        self.pause_spin.setRange(0, 5000)
+        self.pause_spin.setSingleStep(50)
+        self.pause_spin.setSuffix(" ms")
+        self.pause_spin.setValue(settings.sentence_pause_ms)
+        self.theme_combo = QComboBox()
+        self.theme_combo.addItems(["dark", "light"])
+        self.theme_combo.setCurrentText(settings.theme)
+        form = QFormLayout(self)
+        form.addRow("Output device", self.output_combo)
+        form.addRow("Input device", self.input_combo)
+        form.addRow("Export folder", folder_row)
+        form.addRow("Export format", self.format_combo)
+        form.addRow("Pause between sentences", self.pause_spin)
+        form.addRow("Theme", self.theme_combo)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    @staticmethod
+    def _select(combo: QComboBox, value: str | None) -> None:
+        i = combo.findData(value) if value else 0
+        combo.setCurrentIndex(max(0, i))
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export folder", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def apply(self) -> None:
+        """Copy the dialog's values into the settings object."""
+        s = self.settings
+        s.output_device = self.output_combo.currentData()
+        s.input_device = self.input_combo.currentData()
+        s.output_dir = self.folder_edit.text().strip()
+        s.export_float = bool(self.format_combo.currentData())
+        s.sentence_pause_ms = int(self.pause_spin.value())
+        s.theme = self.theme_combo.currentText()

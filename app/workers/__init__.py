@@ -1,0 +1,1 @@
+"""QObject workers that live on their own QThreads (engine, downloads)."""
