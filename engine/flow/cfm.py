@@ -1,0 +1,103 @@
+"""Conditional flow matching sampler (CosyVoice 2 ``CausalConditionalCFM`` at inference).
+
+Euler integration of dx/dt = v(x, t) from noise (t=0) to mel (t=1) on the cosine schedule
+``t_k = 1 - cos(k/n · π/2)``, n = 10 steps. Classifier-free guidance runs the estimator on a batch of two:
+row 0 with the conditions (mu, speaker, prompt mel), row 1 with all three zeroed, and mixes
+``v = (1 + w)·v_cond - w·v_uncond`` (w = 0.7).
+
+The noise is an argument: the reference draws ``torch.randn([1, 80, 15000])`` once after seeding 0 and uses
+its prefix on every call; :func:`official_noise` rebuilds that tensor from a private generator.
+The streaming variant :meth:`CFM.solve_chunk` integrates only the new frames, keeping one
+:class:`EstimatorCache` per ODE step.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import lru_cache
+
+import torch
+from torch import Tensor, nn
+
+from ..config import CFMConfig, EstimatorConfig
+from .decoder import CausalConditionalDecoder, EstimatorCache
+
+OFFICIAL_NOISE_FRAMES = 15000  # 50 frames/s x 300 s, as the reference allocates
+
+
+@lru_cache(maxsize=1)
+def official_noise() -> Tensor:
+    """The reference's fixed CFM noise: seed 0, ``randn([1, 80, 15000])`` (drawn from a private generator)."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    return torch.randn([1, 80, OFFICIAL_NOISE_FRAMES], generator=g)
+
+
+def tensor_sha256(t: Tensor) -> bytes:
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).digest()
+
+
+def t_schedule(n_timesteps: int, scheduler: str, dtype=torch.float32) -> Tensor:
+    """[n+1] time points; 'cosine' bends them towards t=0 where the flow changes fastest."""
+    t = torch.linspace(0, 1, n_timesteps + 1, dtype=dtype)
+    if scheduler == "cosine":
+        t = 1 - torch.cos(t * 0.5 * math.pi)
+    return t
+
+
+def euler_times(t_span: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """(t, dt) of every Euler step, accumulated exactly as the reference does (t += dt; dt = t_next - t)."""
+    steps = []
+    t, dt = t_span[0:1], t_span[1] - t_span[0]
+    for k in range(1, len(t_span)):
+        steps.append((t, dt))
+        t = t + dt
+        if k < len(t_span) - 1:
+            dt = t_span[k + 1] - t
+    return steps
+
+
+class CFM(nn.Module):
+    """Holds the estimator (keys ``estimator.*``) and integrates the ODE."""
+
+    def __init__(self, cfg: CFMConfig, estimator_cfg: EstimatorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.estimator = CausalConditionalDecoder(estimator_cfg)
+
+    def step_inputs(self, dtype=torch.float32) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """Per Euler step: (t [2], dt, time embedding [2, D]); the same on every call, so computed once per call."""
+        out = []
+        for t, dt in euler_times(t_schedule(self.cfg.n_timesteps, self.cfg.t_scheduler)):
+            t2 = t.expand(2).to(dtype)
+            out.append((t2, dt.to(dtype), self.estimator.time_embedding(t2)))
+        return out
+
+    def _cfg_batch(self, mu: Tensor, spks: Tensor, cond: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        zero = torch.zeros_like
+        return torch.cat([mu, zero(mu)]), torch.cat([spks, zero(spks)]), torch.cat([cond, zero(cond)])
+
+    def _guide(self, v: Tensor) -> Tensor:
+        w = self.cfg.inference_cfg_rate
+        return (1.0 + w) * v[:1] - w * v[1:]
+
+    def solve(self, noise: Tensor, mu: Tensor, spks: Tensor, cond: Tensor, streaming: bool) -> Tensor:
+        """noise, mu, cond: [1, 80, T]; spks: [1, 80]. Returns the mel [1, 80, T]."""
+        return self.solve_chunk(noise, mu, spks, cond, None, streaming, keep_cache=False)[0]
+
+    def solve_chunk(self, noise: Tensor, mu: Tensor, spks: Tensor, cond: Tensor,
+                    caches: tuple[EstimatorCache, ...] | None, streaming: bool = True, keep_cache: bool = True
+                    ) -> tuple[Tensor, tuple[EstimatorCache, ...] | None]:
+        """Integrate the new frames (those after ``caches[k].frames``) given the caches of every step.
+
+        Because the estimator is causal/chunk-causal, the trajectory of earlier frames never depends on later
+        ones, so earlier frames' per-step states can be kept instead of recomputed."""
+        mu2, spks2, cond2 = self._cfg_batch(mu, spks, cond)
+        x = noise
+        new_caches = []
+        for k, (t2, dt, time_emb) in enumerate(self.step_inputs(mu.dtype)):
+            v, cache = self.estimator.forward_chunk(
+                x.expand(2, -1, -1), mu2, time_emb, spks2, cond2,
+                caches[k] if caches else None, streaming, keep_cache)
+            x = x + dt * self._guide(v)
+            new_caches.append(cache)
+        return x, (tuple(new_caches) if keep_cache else None)

@@ -1,0 +1,235 @@
+"""Speech tokens + prompt -> 80-bin mel (CosyVoice 2 ``CausalMaskedDiffWithXvec`` at inference).
+
+    [prompt tokens | tokens] ─► embedding ─► encoder (×2 upsampling) ─► encoder_proj = mu [1, 80, 2·(P+T)]
+    cond = prompt mel on the first F frames, 0 after; spks = Linear(normalize(x-vector))
+    CFM: noise ─(10 Euler steps, CFG)─► mel; the first F (prompt) frames are dropped.
+
+Two ways to stream:
+
+* :meth:`Flow.inference` with ``streaming=True, finalize=False`` is the reference's chunk call: it re-runs
+  everything over all tokens so far (chunk k costs O(k)), the last ``pre_lookahead_len`` tokens only serve as
+  look-ahead and their frames are not produced.
+* :meth:`Flow.start_stream` / :meth:`Flow.stream_step` encode and integrate only the new chunks, keeping a
+  :class:`FlowStreamState` (encoder cache + one estimator cache per ODE step). The state is a value that the
+  caller passes in and gets back; the module holds none. Its output equals the reference's streaming chunk
+  calls (same noise prefix, streaming masks). The final step uses the streaming masks too, whereas the
+  reference's last call re-runs the whole utterance with ``streaming=False`` (full attention); call
+  :meth:`Flow.inference` for that if exact reference output of the tail matters more than its cost.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..checkpoints import load_into, read_state_dict
+from ..config import FlowConfig, ModelConfig, load_config
+from ..errors import GenerationError, InputError
+from .cfm import CFM, official_noise
+from .decoder import EstimatorCache
+from .encoder import EncoderCache, UpsampleConformerEncoder
+
+
+@dataclass(frozen=True)
+class FlowStreamState:
+    """Everything incremental streaming remembers between steps (never mutated; steps return a new one).
+
+    ``tokens``: prompt + generated tokens received so far ([1, n]); ``done``: how many of them are encoded and
+    integrated (a multiple of the encoder chunk until the final step). ``noise`` covers at least the frames
+    done so far; ``generator`` (if any) draws more when it runs out. ``decoder``: one estimator cache per ODE step.
+    """
+
+    tokens: Tensor
+    n_prompt_tokens: int
+    prompt_feat: Tensor  # [1, F, 80]
+    spks: Tensor  # [1, 80] projected speaker embedding
+    noise: Tensor  # [1, 80, >= 2·done]
+    generator: torch.Generator | None
+    done: int = 0
+    encoder: EncoderCache = EncoderCache()
+    decoder: tuple[EstimatorCache, ...] | None = None
+    finished: bool = False
+
+
+class Flow(nn.Module):
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.input_embedding = nn.Embedding(cfg.vocab_size, cfg.input_size)
+        self.spk_embed_affine_layer = nn.Linear(cfg.spk_embed_dim, cfg.output_size)
+        self.encoder = UpsampleConformerEncoder(cfg.encoder)
+        self.encoder_proj = nn.Linear(cfg.encoder.output_size, cfg.output_size)
+        self.decoder = CFM(cfg.cfm, cfg.estimator)
+
+    @property
+    def frames_per_token(self) -> int:
+        return self.cfg.encoder.up_stride
+
+    # ---------------------------------------------------------------------------------------------------
+    # Pieces
+    # ---------------------------------------------------------------------------------------------------
+    def speaker(self, embedding: Tensor) -> Tensor:
+        """x-vector [1, 192] -> [1, 80] (L2-normalised, then projected)."""
+        return self.spk_embed_affine_layer(F.normalize(embedding, dim=1))
+
+    def embed_tokens(self, token: Tensor) -> Tensor:
+        if token.numel() and (int(token.min()) < 0 or int(token.max()) >= self.cfg.vocab_size):
+            raise InputError(f"Speech token ids must be in [0, {self.cfg.vocab_size}); got "
+                             f"{int(token.min())}..{int(token.max())}. Pass LM speech tokens without stop tokens.")
+        return self.input_embedding(token.long())
+
+    def _cond(self, prompt_feat: Tensor, start: int, n: int) -> Tensor:
+        """Frames start..start+n-1 of the condition: the prompt mel where it exists, zeros after. [1, 80, n]."""
+        cond = prompt_feat.new_zeros(1, n, self.cfg.output_size)
+        stop = min(prompt_feat.size(1), start + n)
+        if stop > start:
+            cond[:, : stop - start] = prompt_feat[:, start:stop]
+        return cond.transpose(1, 2)
+
+    @staticmethod
+    def _check_inputs(token: Tensor, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor) -> None:
+        if token.dim() != 2 or token.size(0) != 1 or prompt_token.dim() != 2 or prompt_token.size(0) != 1:
+            raise InputError("Flow takes one utterance: token and prompt_token must be [1, n].")
+        if prompt_feat.dim() != 3 or prompt_feat.size(0) != 1 or prompt_feat.size(2) != 80:
+            raise InputError(f"prompt_feat must be [1, frames, 80]; got {tuple(prompt_feat.shape)}.")
+        if embedding.dim() != 2 or embedding.size(0) != 1:
+            raise InputError(f"embedding must be [1, dim]; got {tuple(embedding.shape)}.")
+
+    # ---------------------------------------------------------------------------------------------------
+    # Reference-equivalent one-shot call
+    # ---------------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def inference(self, token: Tensor, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
+                  streaming: bool, finalize: bool, noise: Tensor | None = None,
+                  generator: torch.Generator | None = None) -> Tensor:
+        """Mel [1, 80, T_gen] for ``token`` [1, T] spoken like the prompt (prompt frames removed).
+
+        ``streaming``: chunk attention masks (what the reference uses for chunk calls). ``finalize=False``: the
+        last ``pre_lookahead_len`` tokens are look-ahead only; their frames are not produced.
+        Noise: ``noise`` [1, 80, >= total frames] if given, else drawn from ``generator``, else the reference's
+        fixed noise (:func:`official_noise`)."""
+        self._check_inputs(token, prompt_token, prompt_feat, embedding)
+        mu = self.encode(token, prompt_token, streaming=streaming, finalize=finalize)
+        n_frames, n_prompt = mu.size(2), prompt_feat.size(1)
+        if n_prompt > n_frames:
+            raise InputError(f"prompt_feat has {n_prompt} frames but the tokens only give {n_frames}.")
+        z = self._noise(noise, generator, n_frames, mu.dtype)
+        mel = self.decoder.solve(z, mu, self.speaker(embedding), self._cond(prompt_feat, 0, n_frames), streaming)
+        return mel[:, :, n_prompt:].float()
+
+    @torch.inference_mode()
+    def encode(self, token: Tensor, prompt_token: Tensor, *, streaming: bool, finalize: bool) -> Tensor:
+        """mu [1, 80, frames]: the encoder output after ``encoder_proj`` (what the CFM is conditioned on)."""
+        lookahead = self.cfg.pre_lookahead_len
+        if not finalize and token.size(1) <= lookahead:
+            raise InputError(f"A non-final flow call needs more than {lookahead} tokens (the last {lookahead} are "
+                             "look-ahead only).")
+        x = self.embed_tokens(torch.cat([prompt_token, token], dim=1))
+        context = None
+        if not finalize:
+            x, context = x[:, :-lookahead], x[:, -lookahead:]
+        h = self.encoder(x, context, streaming=streaming)
+        return self.encoder_proj(h).transpose(1, 2)
+
+    @staticmethod
+    def _noise(noise: Tensor | None, generator: torch.Generator | None, n_frames: int, dtype) -> Tensor:
+        if noise is None:
+            if generator is not None:
+                return torch.randn([1, 80, n_frames], generator=generator, device=generator.device).to(dtype)
+            noise = official_noise()
+        if noise.dim() != 3 or noise.size(1) != 80 or noise.size(2) < n_frames:
+            raise InputError(f"The flow noise must be [1, 80, >= {n_frames}] for this utterance; got "
+                             f"{tuple(noise.shape)}. Split long text into shorter segments.")
+        return noise[:, :, :n_frames].to(dtype)
+
+    # ---------------------------------------------------------------------------------------------------
+    # Incremental streaming (no recomputation of earlier chunks)
+    # ---------------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def start_stream(self, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
+                     noise: Tensor | None = None, generator: torch.Generator | None = None
+                     ) -> FlowStreamState:
+        """A stream state for this prompt, with the prompt chunks that need no generated token already done.
+
+        Noise as in :meth:`inference`: ``noise`` (used as given, must be long enough), else drawn from
+        ``generator`` chunk by chunk (so it differs from a one-shot draw with the same seed), else the
+        reference's fixed noise."""
+        self._check_inputs(prompt_token, prompt_token, prompt_feat, embedding)
+        if noise is None and generator is None:
+            noise = official_noise()
+        if noise is None:
+            noise = torch.zeros(1, 80, 0)
+        state = FlowStreamState(tokens=prompt_token.long(), n_prompt_tokens=prompt_token.size(1),
+                                prompt_feat=prompt_feat, spks=self.speaker(embedding), noise=noise,
+                                generator=generator)
+        return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False)[1]
+
+    @torch.inference_mode()
+    def stream_step(self, state: FlowStreamState, new_tokens: Tensor, finalize: bool
+                    ) -> tuple[Tensor, FlowStreamState]:
+        """Add ``new_tokens`` [1, n] (n may be 0) and return the mel frames that became final + the new state.
+
+        Without ``finalize`` a chunk of ``static_chunk_size`` tokens is produced once the ``pre_lookahead_len``
+        tokens after it have arrived; several ready chunks are done in one pass. ``finalize`` produces
+        everything left (the last tokens see zeros as look-ahead, like the reference's final call). Prompt
+        frames are never returned. Returns [1, 80, m] (m may be 0)."""
+        if state.finished:
+            raise GenerationError("This flow stream is finalized; start a new one for the next utterance.")
+        if new_tokens.dim() != 2 or new_tokens.size(0) != 1:
+            raise InputError("stream_step takes new tokens as [1, n].")
+        tokens = torch.cat([state.tokens, new_tokens.long().to(state.tokens.device)], dim=1)
+        n, chunk, lookahead = tokens.size(1), self.cfg.encoder.static_chunk_size, self.cfg.pre_lookahead_len
+        if finalize:
+            end = n
+        else:
+            end = (max(n - lookahead, 0) // chunk) * chunk
+        state = replace(state, tokens=tokens)
+        if end <= state.done:
+            if finalize:
+                state = replace(state, finished=True)
+            return tokens.new_zeros(1, 80, 0, dtype=torch.float32), state
+        mel, state = self._advance(state, end, finalize)
+        return mel, replace(state, finished=finalize)
+
+    def _advance(self, state: FlowStreamState, end: int, finalize: bool) -> tuple[Tensor, FlowStreamState]:
+        start, lookahead, ratio = state.done, self.cfg.pre_lookahead_len, self.frames_per_token
+        x = self.embed_tokens(state.tokens[:, start:end])
+        context = None if finalize else self.embed_tokens(state.tokens[:, end:end + lookahead])
+        h, enc_cache = self.encoder.forward_chunk(x, context, state.encoder, streaming=True)
+        mu = self.encoder_proj(h).transpose(1, 2)
+
+        f0, f1 = start * ratio, end * ratio
+        noise, generator = state.noise, state.generator
+        if noise.size(2) < f1:
+            if generator is None:
+                raise InputError(f"The flow noise has {noise.size(2)} frames but this utterance needs {f1}. "
+                                 "Split long text into shorter segments.")
+            more = torch.randn([1, 80, f1 - noise.size(2)], generator=generator, device=generator.device)
+            noise = torch.cat([noise, more.to(noise)], dim=2)
+        z = noise[:, :, f0:f1].to(mu.dtype)
+        cond = self._cond(state.prompt_feat, f0, f1 - f0)
+        mel, dec_caches = self.decoder.solve_chunk(z, mu, state.spks, cond, state.decoder, streaming=True,
+                                                   keep_cache=not finalize)
+        first_out = max(state.prompt_feat.size(1), f0)
+        out = mel[:, :, first_out - f0:].float()
+        return out, replace(state, noise=noise, done=end, encoder=enc_cache,
+                            decoder=dec_caches if not finalize else None)
+
+
+def load_flow(model_dir: str | Path, cfg: FlowConfig | ModelConfig | None = None, device: str | torch.device = "cpu",
+              dtype: torch.dtype = torch.float32) -> Flow:
+    """Build the flow from the config (on the meta device, no random init) and load ``flow.pt`` strictly."""
+    model_dir = Path(model_dir)
+    if cfg is None:
+        cfg = load_config(model_dir)
+    if isinstance(cfg, ModelConfig):
+        cfg = cfg.flow
+    with torch.device("meta"):
+        flow = Flow(cfg)
+    sd = read_state_dict(model_dir / "flow.pt")
+    flow = flow.to_empty(device=device)
+    load_into(flow, sd, "flow.pt")
+    return flow.to(dtype=dtype).eval()

@@ -1,0 +1,144 @@
+"""Parity of the flow (encoder + CFM) with ``flow.npz`` and the flow calls in ``token2wav.npz`` / ``e2e.npz``.
+
+* ``flow.npz``: per case, mu (encoder output), the first estimator call (given the recorded inputs) and the mel.
+* ``token2wav.npz`` / ``e2e.npz``: every recorded ``<run>/flow_call<i>`` (token prefix, streaming, finalize)
+  rerun with that file's prompt (token2wav: its own ``flow_prompt_speech_token`` / ``prompt_speech_feat`` /
+  ``flow_embedding``; e2e: ``frontend.npz`` ``zero_shot/*``), plus the incremental stream
+  (:meth:`Flow.stream_step`) checked against the reference's streaming chunk calls of the same run.
+* The reference's noise: ``rand_noise_used`` is passed as the noise, and :func:`official_noise` (what the
+  engine offers as the official noise) must hash to ``rand_noise_full_sha256``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from . import CheckResult, Fixture, compare, equal
+from ..flow.cfm import official_noise, tensor_sha256
+from ..flow.flow import Flow, load_flow
+
+TOL = 1e-4
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _noise(z, n_frames: int) -> torch.Tensor:
+    used = _t(z["rand_noise_used"])
+    return used if used.size(2) >= n_frames else official_noise()
+
+
+def _flow_cases(fx: Fixture, flow: Flow) -> Iterator[CheckResult]:
+    z = fx.npz("flow.npz")
+    if "rand_noise_full_sha256" in z.files:
+        yield equal("flow/official_noise_sha256", tensor_sha256(official_noise()).hex(),
+                    bytes(z["rand_noise_full_sha256"]).hex())
+        used = z["rand_noise_used"]
+        yield compare("flow/official_noise_prefix", official_noise()[:, :, : used.shape[2]], used, 0.0)
+    cases = sorted({k.rsplit("/", 1)[0] for k in z.files if k.endswith("/mel")})
+    for case in cases:
+        def g(key: str) -> torch.Tensor:
+            return _t(z[f"{case}/{key}"])
+
+        streaming, finalize = bool(z[f"{case}/streaming"]), bool(z[f"{case}/finalize"])
+        if f"{case}/mu" in z.files:
+            mu = flow.encode(g("token"), g("prompt_token"), streaming=streaming, finalize=finalize)
+            yield compare(f"flow/{case}/mu", mu, z[f"{case}/mu"], TOL)
+        if f"{case}/estimator_step0_out" in z.files:
+            mask = z[f"{case}/estimator_step0_in_mask"]
+            if not np.all(mask == 1):
+                yield CheckResult(f"flow/{case}/estimator_step0_out", float("inf"), TOL, False,
+                                  "golden mask has padding; the engine runs unpadded single utterances")
+            else:
+                with torch.inference_mode():
+                    out = flow.decoder.estimator(g("estimator_step0_in_x"), g("estimator_step0_in_mu"),
+                                                 g("estimator_step0_in_t"), g("estimator_step0_in_spks"),
+                                                 g("estimator_step0_in_cond"), streaming=streaming)
+                yield compare(f"flow/{case}/estimator_step0_out", out, z[f"{case}/estimator_step0_out"], TOL)
+        mel = flow.inference(g("token"), g("prompt_token"), g("prompt_feat"), g("embedding"), streaming=streaming,
+                             finalize=finalize, noise=_noise(z, 2 * (g("token").size(1) + g("prompt_token").size(1))))
+        yield compare(f"flow/{case}/mel", mel, z[f"{case}/mel"], TOL)
+
+
+def _prompt(fx: Fixture, file: str):
+    """(prompt_token, prompt_feat, embedding) the recorded flow calls of ``file`` used."""
+    if file == "token2wav.npz":
+        z = fx.npz(file)
+        keys = ("flow_prompt_speech_token", "prompt_speech_feat", "flow_embedding")
+    else:
+        if not fx.has("frontend.npz"):
+            return None
+        z = fx.npz("frontend.npz")
+        keys = ("zero_shot/flow_prompt_speech_token", "zero_shot/prompt_speech_feat", "zero_shot/flow_embedding")
+    if not all(k in z.files for k in keys):
+        return None
+    return tuple(_t(z[k]) for k in keys)
+
+
+def _calls(z) -> dict[str, list[int]]:
+    runs: dict[str, list[int]] = {}
+    for k in z.files:
+        m = re.fullmatch(r"(.+)/flow_call(\d+)/mel", k)
+        if m:
+            runs.setdefault(m.group(1), []).append(int(m.group(2)))
+    return {r: sorted(v) for r, v in sorted(runs.items())}
+
+
+def _recorded_calls(fx: Fixture, flow: Flow, noise_z) -> Iterator[CheckResult]:
+    for file in ("token2wav.npz", "e2e.npz"):
+        if not fx.has(file):
+            continue
+        z = fx.npz(file)
+        prompt = _prompt(fx, file)
+        runs = _calls(z)
+        if prompt is None:
+            if runs:
+                yield CheckResult(f"flow/{file}: prompt inputs", float("inf"), 0.0, False, "prompt inputs not found")
+            continue
+        p_token, p_feat, emb = prompt
+        stem = file.removesuffix(".npz")
+        for run, calls in runs.items():
+            chunk_calls = []
+            for i in calls:
+                pre = f"{run}/flow_call{i}"
+                token = _t(z[f"{pre}/token"])
+                streaming, finalize = bool(z[f"{pre}/streaming"]), bool(z[f"{pre}/finalize"])
+                noise = _noise(noise_z, 2 * (token.size(1) + p_token.size(1)))
+                mel = flow.inference(token, p_token, p_feat, emb, streaming=streaming, finalize=finalize, noise=noise)
+                yield compare(f"flow/{stem}/{pre}/mel", mel, z[f"{pre}/mel"], TOL)
+                if streaming and not finalize:
+                    chunk_calls.append((i, token.size(1), z[f"{pre}/mel"]))
+            if chunk_calls:
+                yield from _incremental(flow, stem, run, z, calls, chunk_calls, p_token, p_feat, emb, noise_z)
+
+
+def _incremental(flow: Flow, stem: str, run: str, z, calls, chunk_calls, p_token, p_feat, emb, noise_z
+                 ) -> Iterator[CheckResult]:
+    """Feed the run's tokens to the incremental stream in the reference's call sizes and compare every frame
+    it has produced by each chunk call with that call's golden (the reference recomputes them all)."""
+    last = f"{run}/flow_call{calls[-1]}/token"
+    tokens = _t(z[last])
+    noise = _noise(noise_z, 2 * (tokens.size(1) + p_token.size(1)))
+    state = flow.start_stream(p_token, p_feat, emb, noise=noise)
+    produced = torch.zeros(1, 80, 0)
+    fed = 0
+    for i, n_tokens, golden in chunk_calls:
+        mel, state = flow.stream_step(state, tokens[:, fed:n_tokens], finalize=False)
+        fed = n_tokens
+        produced = torch.cat([produced, mel], dim=2)
+        yield compare(f"flow/{stem}/{run}/incremental_call{i}", produced, golden, TOL)
+
+
+def checks(fx: Fixture) -> Iterator[CheckResult]:
+    if not (fx.has("flow.npz") or fx.has("token2wav.npz") or fx.has("e2e.npz")):
+        return
+    torch.set_grad_enabled(False)
+    flow = load_flow(fx.model_dir, fx.config.flow)
+    if fx.has("flow.npz"):
+        yield from _flow_cases(fx, flow)
+    noise_z = fx.npz("flow.npz") if fx.has("flow.npz") else {"rand_noise_used": official_noise().numpy()}
+    yield from _recorded_calls(fx, flow, noise_z)

@@ -1,0 +1,116 @@
+"""Flow (encoder + CFM): reference parity, official-size layout, incremental streaming."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import official_config
+from engine.errors import GenerationError, InputError
+from engine.flow import Flow, load_flow
+from engine.parity import Fixture
+from engine.parity import flow as flow_parity
+
+
+@pytest.fixture(scope="module")
+def flow(tiny_model_dir) -> Flow:
+    torch.set_grad_enabled(False)
+    return load_flow(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def case(parity_dir):
+    """The zero-shot prompt and the VC source tokens of flow.npz."""
+    z = np.load(parity_dir / "goldens" / "flow.npz")
+    t = {k: torch.from_numpy(z[f"nonstream/{k}"]) for k in ("token", "prompt_token", "prompt_feat", "embedding")}
+    t["noise"] = torch.from_numpy(z["rand_noise_used"])
+    return t
+
+
+def test_parity_with_reference(parity_dir):
+    results = list(flow_parity.checks(Fixture(parity_dir)))
+    assert results, "no flow goldens found"
+    failed = [r.line() for r in results if not r.passed]
+    assert not failed, "\n".join(failed)
+    assert any("incremental" in r.name for r in results)
+
+
+def test_official_size_keys_and_shapes(parity_dir):
+    with torch.device("meta"):
+        model = Flow(official_config().flow)
+    want = json.loads((parity_dir / "official_shapes.json").read_text())["flow.pt"]
+    got = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert sorted(got) == sorted(want)
+    assert {k: v for k, v in got.items() if v != want[k]} == {}
+
+
+@pytest.mark.parametrize("feed", [1, 7, 40])
+def test_incremental_stream_equals_one_shot_streaming(flow, case, feed):
+    """Whatever the feed size, the concatenated incremental output equals one streaming-mask pass over all
+    tokens (finalize=True), which is what the final incremental step computes for the tail."""
+    tokens = case["token"]
+    want = flow.inference(tokens, case["prompt_token"], case["prompt_feat"], case["embedding"], streaming=True,
+                          finalize=True, noise=case["noise"])
+    state = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])
+    pieces = []
+    for i in range(0, tokens.size(1), feed):
+        mel, state = flow.stream_step(state, tokens[:, i:i + feed], finalize=False)
+        pieces.append(mel)
+        # Non-final output only ever covers whole encoder chunks whose look-ahead has arrived.
+        assert state.done % flow.cfg.encoder.static_chunk_size == 0
+        assert state.done <= state.tokens.size(1) - flow.cfg.pre_lookahead_len or state.done == 0
+    mel, state = flow.stream_step(state, tokens[:, :0], finalize=True)
+    pieces.append(mel)
+    got = torch.cat(pieces, dim=2)
+    assert got.shape == want.shape
+    assert (got - want).abs().max().item() < 1e-4
+    with pytest.raises(GenerationError):
+        flow.stream_step(state, tokens[:, :1], finalize=False)
+
+
+def test_stream_state_is_a_value(flow, case):
+    """Stepping twice from the same state gives the same output: nothing is kept on the module or mutated."""
+    state = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])
+    a, s1 = flow.stream_step(state, case["token"][:, :40], finalize=False)
+    b, s2 = flow.stream_step(state, case["token"][:, :40], finalize=False)
+    assert a.size(2) > 0 and torch.equal(a, b)
+    assert s1.done == s2.done and state.done < s1.done
+
+
+def test_stream_without_prompt_and_with_generator(flow, case):
+    empty_tok, empty_feat = case["prompt_token"][:, :0], case["prompt_feat"][:, :0]
+    before = torch.random.get_rng_state()
+    outs = []
+    for _ in range(2):
+        g = torch.Generator().manual_seed(123)
+        state = flow.start_stream(empty_tok, empty_feat, case["embedding"], generator=g)
+        a, state = flow.stream_step(state, case["token"][:, :30], finalize=False)
+        b, state = flow.stream_step(state, case["token"][:, 30:], finalize=True)
+        outs.append(torch.cat([a, b], dim=2))
+    assert torch.equal(outs[0], outs[1])
+    assert outs[0].shape == (1, 80, 2 * case["token"].size(1))
+    assert torch.equal(before, torch.random.get_rng_state()), "the global RNG must not be used"
+
+
+def test_generator_noise_is_reproducible(flow, case):
+    kw = dict(streaming=False, finalize=True)
+    args = (case["token"][:, :20], case["prompt_token"][:, :0], case["prompt_feat"][:, :0], case["embedding"])
+    a = flow.inference(*args, **kw, generator=torch.Generator().manual_seed(5))
+    b = flow.inference(*args, **kw, generator=torch.Generator().manual_seed(5))
+    c = flow.inference(*args, **kw, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_bad_inputs(flow, case):
+    args = (case["prompt_token"], case["prompt_feat"], case["embedding"])
+    with pytest.raises(InputError, match="Speech token ids"):
+        flow.inference(torch.tensor([[1, 6561]]), *args, streaming=False, finalize=True)
+    with pytest.raises(InputError, match="noise"):
+        flow.inference(case["token"], *args, streaming=False, finalize=True, noise=case["noise"][:, :, :10])
+    with pytest.raises(InputError, match="look-ahead"):
+        flow.inference(case["token"][:, :3], *args, streaming=True, finalize=False)
+    with pytest.raises(InputError, match="prompt_feat"):
+        flow.inference(case["token"], case["prompt_token"], case["prompt_feat"][0], case["embedding"],
+                       streaming=False, finalize=True)
