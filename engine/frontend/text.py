@@ -90,11 +90,14 @@ def remove_bracket(text: str) -> str:
 def replace_blank(text: str) -> str:
     """Drop spaces unless both neighbours are non-space ASCII (keeps spaces between English words).
 
-    Like the official function, index -1 wraps around for a leading space.
+    Like the official function, index -1 wraps around for a leading space; a trailing space (which
+    the official function fails on) is dropped.
     """
     out = []
     for i, c in enumerate(text):
         if c == " ":
+            if i + 1 == len(text):
+                continue
             before, after = text[i - 1], text[i + 1]
             if after.isascii() and after != " " and before.isascii() and before != " ":
                 out.append(c)
@@ -383,7 +386,9 @@ def _money(m: re.Match) -> str:
 
 def _four_digits(m: re.Match) -> str:
     digits, text = m.group(1), m.string
-    if _YEAR_BEFORE.search(text[: m.start()]) or _YEAR_AFTER.match(text[m.end():]):
+    # Only the nearby words matter; a bounded window keeps long texts linear.
+    before, after = text[max(0, m.start() - 24): m.start()], text[m.end(): m.end() + 8]
+    if _YEAR_BEFORE.search(before) or _YEAR_AFTER.match(after):
         return _year(digits)
     return _cardinal(digits)
 
@@ -422,6 +427,7 @@ def _wetext_normalizer(lang: str):
     return Normalizer(lang=lang, operator="tn", remove_erhua=False)
 
 
+_WETEXT_ESCAPE = re.compile(r'\\(["\\])')
 _SENTENCE_END = re.compile(r"(?<=[.!?;:。！？；\n])\s*")
 
 
@@ -472,7 +478,8 @@ def _wetext(text: str, lang: str) -> str:
     for chunk in _chunks(text):
         trailing = chunk[len(chunk.rstrip()):]
         try:
-            normalized = normalizer.normalize(chunk)
+            # wetext's English grammar escapes quotes and backslashes in its output; undo that.
+            normalized = _WETEXT_ESCAPE.sub(r"\1", normalizer.normalize(chunk))
         except Exception:  # noqa: BLE001 - wetext 0.1.8 asserts on some inputs (e.g. "+1 555 123 4567");
             # a normaliser bug must not stop synthesis: that chunk goes on unnormalised (the
             # remaining-digits pass still spells its numbers).
@@ -524,7 +531,15 @@ def _wetext_normalize(text: str, tokenizer: _Encoder, split: bool) -> list[str] 
         return [text] if split else text
     text = text.strip()
     if contains_chinese(text):
-        text = _chinese_cleanup(_wetext(text, "zh"))
+        text = _wetext(text, "zh")
+        # The official rules, run until nothing changes: in one pass, blanks are dropped before
+        # "." becomes "。" and before brackets vanish, so a second pass would still change the text
+        # (normalize would not be idempotent). Every rule shortens text or maps into a fixed point.
+        for _ in range(8):
+            cleaned = replace_blank(_chinese_cleanup(text).strip())
+            if cleaned == text:
+                break
+            text = cleaned
         lang = "zh"
     else:
         text = _spell_remaining_digits(_wetext(_spell_english_numbers_first(text), "en"))
