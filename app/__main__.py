@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--self-test", action="store_true",
                         help="start the real window offscreen, make a tiny model, import a reference, save a "
                              "voice, stream a sentence to the default output, export a WAV; exit 0 on success")
+    parser.add_argument("--model", metavar="DIR", help="--self-test: use this model folder instead of a tiny one")
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_test:
         from .selftest import run_self_test
 
-        return run_self_test()
+        return run_self_test(args.model)
     try:
         data_dir().mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -195,8 +195,9 @@ class MainWindow(QMainWindow):
 
     def _connect_engine(self) -> None:
         w = self.engine_thread.worker
-        w.engineLoading.connect(lambda _d: self._set_engine_state("loading", ""))
-        w.engineReady.connect(lambda summary: self._set_engine_state("ready", summary))
+        # Bound methods (not lambdas): PySide then queues the call into this window's (GUI) thread.
+        w.engineLoading.connect(self._engine_loading)
+        w.engineReady.connect(self._engine_ready)
         w.engineFailed.connect(self._engine_failed)
         w.voiceMade.connect(self._voice_made)
         w.voiceFailed.connect(self._voice_failed)
@@ -236,6 +237,12 @@ class MainWindow(QMainWindow):
             return False
         self.engine_thread.load(self.settings.model_dir, self.settings.device, self.settings.precision)
         return True
+
+    def _engine_loading(self, _model_dir: str) -> None:
+        self._set_engine_state("loading", "")
+
+    def _engine_ready(self, summary: str) -> None:
+        self._set_engine_state("ready", summary)
 
     def _set_engine_state(self, state: str, summary: str) -> None:
         self.engine_state = state
