@@ -510,6 +510,8 @@ def _break_long_pieces(pieces: list[str], length: Callable[[str], int], lang: st
             part_len = length(part)
             while part_len > HARD_MAX_LEN:  # a single "word" that is too long: cut by characters
                 step = max(1, len(part) * HARD_MAX_LEN // part_len)
+                while step > 1 and length(part[:step]) > HARD_MAX_LEN:  # BPE is not proportional
+                    step = step * 9 // 10
                 if current:
                     out.append(current)
                     current, current_len = "", 0
