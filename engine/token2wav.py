@@ -177,6 +177,8 @@ def vocode_chunk(hift: HiFT, mel: Tensor, state: VocoderState, *, finalize: bool
 
     Non-final calls withhold their last ``8 * 480`` samples (N = (8 + T) * 480 - 3840 with a cache,
     T * 480 - 3840 without); the final call returns everything and an empty state.
+    ``noise``/``generator`` go to this call's HiFT run (the goldens pass the same HiftNoise to every
+    call; a generator advances, so consecutive calls get fresh noise as in the official code).
     """
     if mel.dim() != 3 or mel.shape[0] != 1:
         raise InputError(f"vocode_chunk expects one mel [1, 80, frames], got shape {tuple(mel.shape)}.")

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..checkpoints import load_into, normalize_hift_keys, read_state_dict
@@ -146,25 +145,24 @@ class HiFT(nn.Module):
         cfg = self.cfg
         n_fft, hop = cfg.istft_n_fft, cfg.istft_hop_len
         window = self._stft_window(mel.device)
-        with parametrize.cached():  # compute each weight-normed weight once per call
-            spec = torch.view_as_real(torch.stft(source.squeeze(1).float(), n_fft, hop, n_fft, window=window,
-                                                 return_complex=True))
-            s_stft = torch.cat([spec[..., 0], spec[..., 1]], dim=1).to(mel.dtype)  # [B, n_fft + 2, L/hop + 1]
+        spec = torch.view_as_real(torch.stft(source.squeeze(1).float(), n_fft, hop, n_fft, window=window,
+                                             return_complex=True))
+        s_stft = torch.cat([spec[..., 0], spec[..., 1]], dim=1).to(mel.dtype)  # [B, n_fft + 2, L/hop + 1]
 
-            x = self.conv_pre(mel)
-            n_kernels = len(cfg.resblock_kernel_sizes)
-            for i, up in enumerate(self.ups):
-                x = up(F.leaky_relu(x, cfg.lrelu_slope))
-                if i == len(self.ups) - 1:
-                    # One extra frame on the left so the frame count matches the source STFT (center=True).
-                    x = F.pad(x, (1, 0), mode="reflect")
-                x = x + self.source_resblocks[i](self.source_downs[i](s_stft))
-                xs = self.resblocks[i * n_kernels](x)
-                for j in range(1, n_kernels):
-                    xs = xs + self.resblocks[i * n_kernels + j](x)
-                x = xs / n_kernels
-            # NOTE the official code uses leaky_relu's default slope (0.01) here, not lrelu_slope.
-            x = self.conv_post(F.leaky_relu(x)).float()
+        x = self.conv_pre(mel)
+        n_kernels = len(cfg.resblock_kernel_sizes)
+        for i, up in enumerate(self.ups):
+            x = up(F.leaky_relu(x, cfg.lrelu_slope))
+            if i == len(self.ups) - 1:
+                # One extra frame on the left so the frame count matches the source STFT (center=True).
+                x = F.pad(x, (1, 0), mode="reflect")
+            x = x + self.source_resblocks[i](self.source_downs[i](s_stft))
+            xs = self.resblocks[i * n_kernels](x)
+            for j in range(1, n_kernels):
+                xs = xs + self.resblocks[i * n_kernels + j](x)
+            x = xs / n_kernels
+        # NOTE the official code uses leaky_relu's default slope (0.01) here, not lrelu_slope.
+        x = self.conv_post(F.leaky_relu(x)).float()
 
         n_bins = n_fft // 2 + 1
         magnitude = torch.exp(x[:, :n_bins]).clamp(max=1e2)
@@ -189,8 +187,7 @@ class HiFT(nn.Module):
                 f"HiFT expects a mel of shape [batch, {self.cfg.in_channels}, frames>=1], got {tuple(mel.shape)}."
             )
         mel = mel.to(self.conv_pre.bias.dtype)
-        with parametrize.cached():
-            f0 = self.f0(mel)
+        f0 = self.f0(mel)
         source, _ = self.source(f0, generator=generator, noise=noise)
         if cache_source is not None and cache_source.shape[-1] > 0:
             n = cache_source.shape[-1]
