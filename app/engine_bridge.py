@@ -56,7 +56,7 @@ PRECISIONS = {"auto": "fp32", "float32": "fp32", "float16": "fp16", "bfloat16": 
 
 
 def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto") -> Any:
-    from engine.pipeline import Engine
+    from engine import Engine
 
     return Engine.load(Path(model_dir), device=device, dtype=PRECISIONS.get(precision, precision))
 
@@ -89,7 +89,7 @@ def synthesize(engine: Any, text: str, voice: Any, direction: Direction, cancel:
     The app already split the narration, so the engine adds no pause inside one of our sentences
     (the pause between sentences is the app's export setting).
     """
-    from engine.pipeline import SynthesisRequest
+    from engine import SynthesisRequest
 
     request = SynthesisRequest(text=text, voice=voice, mode=ENGINE_MODES[direction.mode],
                                instruction=direction.instruction, speed=direction.speed, seed=direction.seed,
@@ -100,7 +100,7 @@ def synthesize(engine: Any, text: str, voice: Any, direction: Direction, cancel:
 
 
 def cancel_token() -> Any:
-    from engine.hub import CancelToken
+    from engine import CancelToken
 
     return CancelToken()
 
@@ -174,13 +174,13 @@ def normalize_audio(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 # ---- voices ---------------------------------------------------------------------------------------
 def voice_library(root: Path) -> Any:
-    from engine.voices import VoiceLibrary
+    from engine import VoiceLibrary
 
     return VoiceLibrary(root)
 
 
 # ---- models ---------------------------------------------------------------------------------------
 def make_tiny_model(folder: Path) -> Path:
-    from engine.tiny import make_tiny_model as make
+    from engine import make_tiny_model as make
 
     return Path(make(folder))

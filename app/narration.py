@@ -27,8 +27,7 @@ class Take:
         return len(self.audio) / self.sample_rate
 
     def label(self) -> str:
-        style = f" · {self.instruction[:28]}" if self.instruction else ""
-        return f"seed {self.seed} · {self.seconds:.1f}s{style}"
+        return f"seed {self.seed} · {self.seconds:.1f} s"
 
 
 @dataclass

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 from engine.errors import TimbreError
 
 from .. import engine_bridge as bridge
+from ..settings import data_dir
 from ..workers.download_worker import DownloadThread
 
 FIRST_RUN_TEXT = (
@@ -74,7 +75,7 @@ class ModelManagerDialog(QDialog):
         from engine import hub
 
         self.repo_edit = QLineEdit(hub.DEFAULT_REPO_ID)
-        self.dest_edit = QLineEdit(str(hub.model_dir_for(hub.DEFAULT_REPO_ID)))
+        self.dest_edit = QLineEdit(str(hub.model_dir_for(hub.DEFAULT_REPO_ID, data_dir() / "models")))
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primaryButton")
         self.download_button.clicked.connect(self.start_download)

@@ -103,7 +103,7 @@ class SentenceList(QGroupBox):
             else:
                 item.setText(COL_TAKE, f"{sentence.chosen + 1}/{len(sentence.takes)} · {take.label()}")
                 item.setForeground(COL_TAKE, QColor("#3fb68b"))
-                item.setToolTip(COL_TAKE, take.instruction or "no instruction")
+                item.setToolTip(COL_TAKE, f"{take.mode} · {take.voice}" + (f" · {take.instruction}" if take.instruction else ""))
         if 0 <= current < len(sentences):
             self.select(current)
         elif sentences:

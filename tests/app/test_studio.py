@@ -184,3 +184,16 @@ def test_voice_library_rename_export_import_delete(qtbot, make_window, reference
     assert "Second" not in window.library and voices.current_name == ""
     assert voices.import_file(exported) == "Second"
     assert voices.current_name == "Second"
+
+
+def test_self_test_command_passes(tiny_model_dir: Path, output_device, app_dirs: Path) -> None:
+    """`python -m app --self-test` drives the whole path and exits 0 (here on the fixture's tiny model;
+    without --model it makes one with engine.tiny.make_tiny_model)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "app", "--self-test", "--model", str(tiny_model_dir)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "self-test passed" in result.stdout
