@@ -329,7 +329,8 @@ _YEAR_BEFORE = re.compile(
 _YEAR_AFTER = re.compile(r"^\s*(?:AD|BC|BCE|CE)\b")
 _ORDINAL = re.compile(r"(?<![\d.])(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _ASCII_DIGITS = re.compile(r"\d+", re.ASCII)
-# inflect spells at most 33-digit numbers; longer runs (ids, serials) are read digit by digit.
+# Longer digit runs (ids, serials, phone numbers) are read digit by digit; inflect could not spell
+# runs over 33 digits at all, and "one quadrillion ..." is not how anyone reads an id.
 _MAX_SPELLED_DIGITS = 15
 
 
