@@ -67,20 +67,28 @@ class KVCache:
 
 def rotary_tables(dims: QwenDims, n_positions: int, dtype: torch.dtype,
                   device: torch.device | str) -> tuple[Tensor, Tensor]:
-    """cos/sin [n_positions, head_dim] of rotary embeddings, computed in fp32 like Hugging Face."""
+    """cos/sin [n_positions, 1, head_dim] of rotary embeddings, computed in fp32 like Hugging Face.
+
+    The sin table has the sign of "rotate half" folded in (its first half negated), so that
+    applying RoPE needs no negation at run time; see :func:`apply_rotary`.
+    """
     hd = dims.head_dim
     inv_freq = 1.0 / (dims.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.int64, device=device).float() / hd))
     pos = torch.arange(n_positions, dtype=torch.float32, device=device)
     freqs = pos[:, None] * inv_freq[None, :]  # [P, hd/2]
-    angles = torch.cat([freqs, freqs], dim=-1)  # [P, hd]: the "rotate half" layout
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+    cos, sin = freqs.cos(), freqs.sin()
+    cos = torch.cat([cos, cos], dim=-1)
+    sin = torch.cat([-sin, sin], dim=-1)
+    return cos[:, None].to(dtype), sin[:, None].to(dtype)
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """x [B, heads, T, hd]; cos/sin [T, hd]."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+    """RoPE in the "rotate half" layout: x [B, T, heads, hd]; cos/sin [T, 1, hd] from :func:`rotary_tables`.
+
+    rotate_half(x) * sin == swap_halves(x) * signed_sin, and swapping the halves is one flip.
+    """
+    swapped = x.unflatten(-1, (2, -1)).flip(-2).flatten(-2)
+    return x * cos + swapped * sin
 
 
 class RMSNorm(nn.Module):
@@ -90,10 +98,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        # Normalise in fp32 whatever the compute dtype (as Hugging Face does).
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
+        # One fused op instead of eight small ones (this runs 49 times per token). Same result as
+        # Hugging Face's fp32 formula in fp32; bf16 inputs are normalised in fp32 internally.
+        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
 
 
 class Attention(nn.Module):
@@ -111,13 +118,13 @@ class Attention(nn.Module):
         """x [B, T, H] at positions cache.length .. cache.length+T-1 -> [B, T, H]."""
         B, T, _ = x.shape
         start, end = cache.length, cache.length + T
-        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
+        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
+        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim)
         cos, sin = cache.cos[start:end], cache.sin[start:end]
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        cache.k[layer][:, :, start:end] = k
-        cache.v[layer][:, :, start:end] = v
+        q, k = apply_rotary(q, cos, sin).transpose(1, 2), apply_rotary(k, cos, sin)
+        cache.k[layer][:, :, start:end] = k.transpose(1, 2)
+        cache.v[layer][:, :, start:end] = v.transpose(1, 2)
         keys, values = cache.k[layer][:, :, :end], cache.v[layer][:, :, :end]
 
         # Grouped queries without copying K/V: query head h uses kv head h // n_rep, so fold the

@@ -23,6 +23,7 @@ Every call makes its own KV cache; the module holds weights only.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -32,11 +33,12 @@ from torch import Tensor, nn
 
 from ..checkpoints import load_into, read_state_dict
 from ..config import LMConfig, ModelConfig, load_config
-from ..errors import AudioInputError, GenerationError, TextInputError
+from ..errors import AudioInputError, ConfigError, GenerationError, TextInputError
 from .qwen2 import KVCache, Qwen2ForCausalLM
 from .sampling import Sampler, make_ras_sampler
 
 LLM_FILE = "llm.pt"
+PRECISIONS = ("fp32", "bf16", "int8")
 
 # Embedding tables a fed row can come from (same numbering as the parity goldens' input_table).
 LLM_EMBEDDING, SPEECH, TEXT = 0, 1, 2
@@ -276,3 +278,37 @@ def load_lm(model_dir: str | Path, cfg: ModelConfig | LMConfig | None = None, de
     lm = lm.to(device=device, dtype=dtype)
     lm.qwen.tie_weights()
     return lm.eval().requires_grad_(False)
+
+
+def convert_lm(lm: SpeechLM, precision: str) -> SpeechLM:
+    """Switch a loaded fp32 LM to a faster CPU precision (in place; returns it).
+
+    * ``"fp32"``: the reference precision (parity goldens hold at ~2e-6).
+    * ``"bf16"``: every weight and activation in bfloat16 (norms and the logits' softmax in fp32);
+      halves the bytes read per token, and CPUs with AVX512-BF16/AMX run it natively.
+    * ``"int8"``: dynamic int8 quantisation of the decoder layers' Linear weights (per output
+      channel; activations quantised on the fly). Embeddings, norms and ``llm_decoder`` stay
+      fp32 so the speech-token scores keep full resolution.
+
+    The agreement of each with fp32 on the parity goldens is checked by
+    ``engine.parity.lm.precision_agreement`` (tests/engine/test_lm.py).
+    """
+    if precision == "fp32":
+        lm = lm.float()
+    elif precision == "bf16":
+        lm = lm.to(torch.bfloat16)
+    elif precision == "int8":
+        lm = lm.float()
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        with warnings.catch_warnings():
+            # torch.ao.quantization is deprecated in favour of torchao, which is not a dependency;
+            # the eager dynamic path still works and is what we need on CPU.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            quantize_dynamic(lm, {"llm.model.model.layers": per_channel_dynamic_qconfig},
+                             dtype=torch.qint8, inplace=True)
+    else:
+        raise ConfigError(f"Unknown LM precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
+    lm.qwen.tie_weights()
+    return lm

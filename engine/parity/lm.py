@@ -112,3 +112,39 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
         yield from _check_layout(lm, z, name)
     if "bistream/yielded_tokens" in z.files:
         yield from _check_bistream(lm, z)
+
+
+def precision_agreement(fx: Fixture, precision: str) -> dict:
+    """How far a faster precision (``"bf16"``, ``"int8"``) lands from the fp32 goldens.
+
+    Teacher-forced on every layout's golden tokens (so one early difference does not derail the
+    rest): ``token_agreement`` = share of steps whose best speech token equals the golden's,
+    ``max_logit_err`` = max |logits - golden logits|, ``logit_range`` = the goldens' spread (for scale).
+    """
+    from ..llm.speech_lm import convert_lm
+
+    z = fx.npz(GOLDEN)
+    lm = convert_lm(load_lm(fx.model_dir, fx.config), precision)
+    eos = lm.eos_token
+    agree = total = 0
+    err = 0.0
+    lo, hi = float("inf"), -float("inf")
+    for name in _layouts(z):
+        tokens = [int(t) for t in z[f"{name}/greedy_tokens"]]
+        want = torch.from_numpy(z[f"{name}/step_logits"])
+
+        def forced(scores, decoded, generator, tokens=tokens):
+            return tokens[len(decoded)] if len(decoded) < len(tokens) else eos
+
+        steps: list[LMStep] = []
+        for _ in lm.generate(_ids(z[f"{name}/text"]), _ids(z[f"{name}/prompt_text"]),
+                             _ids(z[f"{name}/prompt_speech_token"]), generator=torch.Generator(),
+                             sampler=forced, observer=steps.append):
+            pass
+        got = torch.stack([s.logits for s in steps])
+        agree += int((got[:, :eos].argmax(-1) == want[:, :eos].argmax(-1)).sum())
+        total += len(want)
+        err = max(err, float((got - want).abs().max()))
+        lo, hi = min(lo, float(want.min())), max(hi, float(want.max()))
+    return {"precision": precision, "steps": total, "token_agreement": agree / max(total, 1),
+            "max_logit_err": err, "logit_range": hi - lo}

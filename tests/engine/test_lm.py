@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from engine.config import load_config, official_config
-from engine.errors import AudioInputError, CheckpointError, TextInputError
+from engine.bench_lm import bench_lm
+from engine.errors import AudioInputError, CheckpointError, ConfigError, TextInputError
 from engine.llm import SpeechLM, load_lm
+from engine.llm.speech_lm import convert_lm
 from engine.parity import Fixture
 from engine.parity import lm as lm_parity
 
@@ -123,3 +125,42 @@ def test_mismatched_llm_pt_names_the_file(tiny_model_dir, tmp_path):
 def test_load_lm_reads_config_from_folder(tiny_model_dir):
     lm = load_lm(tiny_model_dir)
     assert lm.cfg == load_config(tiny_model_dir).lm
+
+
+# Faster CPU precisions, teacher-forced on the fp32 goldens (engine.parity.lm.precision_agreement).
+# Measured on the tiny fixture model (109 steps, golden logits spread ~9.9):
+#   bf16: 98.2 % same best speech token, max logit error 0.045
+#   int8: 97.2 % same best speech token, max logit error 0.164
+# The tiny model's random weights give flat, near-tied logits, so this is a pessimistic view.
+@pytest.mark.parametrize("precision,min_agreement,max_logit_err", [("bf16", 0.95, 0.15), ("int8", 0.90, 0.40)])
+def test_fast_precisions_agree_with_fp32_goldens(parity_dir, precision, min_agreement, max_logit_err):
+    r = lm_parity.precision_agreement(Fixture(parity_dir), precision)
+    assert r["steps"] >= 10
+    assert r["token_agreement"] >= min_agreement, r
+    assert r["max_logit_err"] <= max_logit_err, r
+
+
+def test_fp32_agreement_is_exact(parity_dir):
+    r = lm_parity.precision_agreement(Fixture(parity_dir), "fp32")
+    assert r["token_agreement"] == 1.0 and r["max_logit_err"] < 1e-4
+
+
+def test_convert_lm(tiny_model_dir):
+    lm = convert_lm(load_lm(tiny_model_dir), "int8")
+    assert lm.qwen.lm_head.weight is lm.qwen.model.embed_tokens.weight  # the unused head is not quantised
+    assert lm.llm_decoder.weight.dtype == torch.float32  # scores keep full resolution
+    assert lm.qwen.model.layers[0].mlp.up_proj._get_name() == "DynamicQuantizedLinear"
+    tokens = list(lm.generate([5, 6, 7], generator=torch.Generator().manual_seed(0)))
+    assert all(0 <= t < lm.cfg.speech_token_size for t in tokens)
+    bf16 = convert_lm(load_lm(tiny_model_dir), "bf16")
+    assert bf16.qwen.lm_head.weight is bf16.qwen.model.embed_tokens.weight
+    assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
+    with pytest.raises(ConfigError):
+        convert_lm(bf16, "fp8")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_bench_lm_small(tiny_model_dir, precision):
+    r = bench_lm(load_config(tiny_model_dir), precision, n_prompt=24, n_decode=4, threads=1, repeats=1)
+    assert r["precision"] == precision and r["n_prompt"] == 24 and r["n_decode"] == 4
+    assert r["prefill_s"] > 0 and r["decode_tokens_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["weights_mb"] > 0
