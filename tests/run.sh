@@ -30,9 +30,13 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[app,test]"
 
-# Real PortAudio streams need a device: start a JACK dummy server unless one runs already.
-if [ -f .ci/audio.sh ]; then
-  source .ci/audio.sh
+# Real PortAudio streams need a device: start a JACK dummy server unless one runs already,
+# and stop it again afterwards if this script started it.
+started_jack=""
+if ! jack_lsp >/dev/null 2>&1; then started_jack=1; fi
+bash .ci/audio.sh
+if [ -n "$started_jack" ] && [ -f /tmp/timbre-jackd.pid ]; then
+  trap 'kill "$(cat /tmp/timbre-jackd.pid)" 2>/dev/null || true' EXIT
 fi
 
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"
