@@ -1,0 +1,112 @@
+"""engine.bench --quick end to end: every configuration this machine can run reports every field.
+
+No timing is asserted (shared CI machines are too noisy); values must be present, finite and positive.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.bench import (COMPONENTS, FLOW_MODES, QUICK_PLAN, chunk_schedule, format_table, quick_config,
+                          reference_ratios, skip_reason, split_precision)
+from engine.config import official_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+LM_FIELDS = ("prefill_s", "first_token_s", "decode_tokens_per_s", "ms_per_token")
+CHUNK_FIELDS = ("recompute_s", "incremental_s", "speedup")
+FLOW_FIELDS = ("start_stream_s", "offline_s", "offline_rtf")
+HIFT_FIELDS = ("full_s", "rtf", "chunk_58_frames_s", "audio_s")
+STREAM_FIELDS = ("first_audio_s", "total_s", "audio_s", "rtf", "lm_s", "flow_s", "vocoder_s")
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "engine.bench", "--quick", "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "LM decode (tokens/s)" in proc.stdout  # the table was printed
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_quick_reports_every_field(quick_report):
+    results = {(r["backend"], r["precision"]): r for r in quick_report["results"]}
+    for precision in ("fp32", "bf16", "int8"):  # the CPU configurations always run
+        assert results[("cpu", precision)]["status"] == "ok", results[("cpu", precision)]
+    assert results[("cpu", "fp16")]["status"] == "skipped"
+    assert "not supported on the CPU" in results[("cpu", "fp16")]["reason"]
+    ok = [r for r in quick_report["results"] if r["status"] == "ok"]
+    for r in ok:
+        assert set(r["components"]) == set(COMPONENTS)
+        for f in LM_FIELDS:
+            assert _positive(r["lm"][f]), (r["precision"], f, r["lm"][f])
+        assert r["lm"]["prompt_positions"] == QUICK_PLAN.prompt_positions
+        assert len(r["flow"]["chunks"]) == QUICK_PLAN.chunks
+        for chunk in r["flow"]["chunks"]:
+            for f in CHUNK_FIELDS:
+                assert _positive(chunk[f]), (r["precision"], chunk)
+        for f in FLOW_FIELDS:
+            assert _positive(r["flow"][f]), (r["precision"], f)
+        for f in HIFT_FIELDS:
+            assert _positive(r["hift"][f]), (r["precision"], f)
+        for mode in FLOW_MODES:
+            s = r["stream"][mode]
+            for f in STREAM_FIELDS:
+                assert _positive(s[f]), (r["precision"], mode, f, s[f])
+            # every token became audio: 2 mel frames of 480 samples per token at 24 kHz
+            assert s["audio_s"] == pytest.approx(QUICK_PLAN.utterance_tokens * 0.04, rel=0.05)
+            assert s["first_audio_s"] <= s["total_s"]
+            assert s["pieces"] >= 2  # at least one streaming chunk before the final call
+        assert _positive(r["peak_rss_mb"]) and _positive(r["build_s"])
+        assert "vs_reference" not in r  # a tiny model is never compared with the official numbers
+    for key in ("cpu", "nproc", "torch", "threads", "loadavg"):
+        assert key in quick_report["machine"]
+    assert quick_report["quick"] is True
+
+
+def test_precision_names_and_skips():
+    assert split_precision("fp32") == ("fp32", "fp32")
+    assert split_precision("bf16") == ("bf16", "bf16")
+    assert split_precision("int8") == ("int8", "fp32")
+    assert split_precision("int8/bf16") == ("int8", "bf16")
+    with pytest.raises(ValueError, match="Unknown precision"):
+        split_precision("int4")
+    assert "CPU" in skip_reason("cpu", "fp16")
+    assert skip_reason("cpu", "int8") is None
+
+
+def test_official_chunk_schedule():
+    """The official streaming calls for a 75-token prompt: 28, 78, 178, 278, 378, 478 tokens."""
+    from engine.bench import BenchPlan
+
+    calls = chunk_schedule(official_config(), BenchPlan())
+    assert [n for n, _ in calls] == [28, 78, 178, 278, 378, 478]
+    assert [o for _, o in calls] == [0, 25, 75, 175, 275, 375]
+    assert quick_config().lm.qwen.hidden_size == 64
+
+
+def test_reference_ratios_are_labelled_and_directional(parity_dir):
+    ref = json.loads((parity_dir / "reference_cpu_perf.json").read_text())
+    ref_tps = ref["components"]["lm"]["median_decode_tokens_per_s"]
+    ref_hift = ref["components"]["hift"]["median_s"]
+    result = {"lm": {"decode_tokens_per_s": 2 * ref_tps, "first_token_s": 1.0},
+              "hift": {"full_s": ref_hift / 4}}
+    ratios = reference_ratios(result, ref)
+    assert "not side by side" in ratios["note"]
+    assert ratios["lm_decode_speedup"] == pytest.approx(2.0)
+    assert ratios["hift_speedup"] == pytest.approx(4.0)
+    table = format_table({"machine": {"cpu": "x", "nproc": 2, "torch": "t", "threads": 2, "loadavg": []},
+                          "quick": False, "results": [{"backend": "cpu", "precision": "fp32", "status": "ok",
+                                                       **result, "peak_rss_mb": 1.0, "vs_reference": ratios}]})
+    assert "not side by side" in table and "LM decode (tokens/s)" in table
