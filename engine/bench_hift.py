@@ -29,12 +29,23 @@ def _median_time(fn, runs: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
+def matmul_gflops(threads: int, reps: int = 10) -> float:
+    """1024x1024 fp32 matmul throughput: tells how contended the machine was (reference: ~210 idle)."""
+    a = torch.randn(1024, 1024, generator=torch.Generator().manual_seed(1))
+    a @ a
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ a
+    return round(reps * 2 * 1024**3 / (time.perf_counter() - t0) / 1e9, 1)
+
+
 def bench_hift(cfg: ModelConfig | HiFTConfig, seconds: float = 10.0, threads: int = 2, runs: int = 3) -> dict:
     """Time ``HiFT.inference`` on ``seconds`` of random mel; returns medians and the real-time factor."""
     hcfg = cfg.hift if isinstance(cfg, ModelConfig) else cfg
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
+        gflops_before = matmul_gflops(threads)
         gen = torch.Generator().manual_seed(0)
         with torch.random.fork_rng(devices=[]):  # random init must not disturb the caller's global RNG
             torch.manual_seed(0)
@@ -46,6 +57,7 @@ def bench_hift(cfg: ModelConfig | HiFTConfig, seconds: float = 10.0, threads: in
 
         full_s, full_runs = _median_time(lambda: hift.inference(mel, generator=gen), runs)
         chunk_s, _ = _median_time(lambda: hift.inference(chunk, generator=gen), runs)
+        gflops_after = matmul_gflops(threads)
     finally:
         torch.set_num_threads(old_threads)
     audio_s = n_frames / frames_per_second
@@ -58,6 +70,7 @@ def bench_hift(cfg: ModelConfig | HiFTConfig, seconds: float = 10.0, threads: in
         "median_s": full_s,
         "rtf": full_s / audio_s,
         f"chunk_{STREAM_CHUNK_FRAMES}_frames_median_s": chunk_s,
+        "matmul_1024_fp32_gflops_before_after": [gflops_before, gflops_after],
         "torch": torch.__version__,
     }
 
