@@ -7,6 +7,8 @@
   a user waits before streaming can start;
 * ``decode_tokens_per_s`` / ``ms_per_token``: the following ``n_decode`` tokens of the real
   generation loop (one-token forward + ras_sampling), EOS held off so every run decodes as many;
+* ``decode_cpu_ms_per_token``: CPU seconds of all threads per token (less sensitive to other
+  processes than wall time), ``env_before``/``env_after``: load average and a matmul probe;
 * ``peak_rss_mb`` (``ru_maxrss`` of the process: includes building the model, so run one
   precision per process for a clean number), ``rss_mb`` now and ``weights_mb``.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -55,6 +58,18 @@ def random_lm(cfg: LMConfig, precision: str = "fp32", seed: int = 0) -> SpeechLM
     return convert_lm(lm, precision).eval().requires_grad_(False)
 
 
+def machine_probe() -> dict:
+    """Load average and a 1024x1024 fp32 matmul GFLOPS probe: shows how contended the machine was
+    (other processes on a 2-core machine can halve any single number)."""
+    a = torch.randn(1024, 1024)
+    a @ a
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    gflops = 5 * 2 * 1024**3 / (time.perf_counter() - t) / 1e9
+    return {"loadavg_1m": round(os.getloadavg()[0], 2), "matmul_gflops": round(gflops, 1)}
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -84,6 +99,7 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
     lm_cfg = cfg.lm if isinstance(cfg, ModelConfig) else cfg
     torch.set_num_threads(threads)
 
+    env_before = machine_probe()
     t0 = time.perf_counter()
     lm = random_lm(lm_cfg, precision)
     build_s = time.perf_counter() - t0
@@ -107,19 +123,20 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
         prefill_s = statistics.median(prefill[1:])  # the first run warms up allocators/kernels
 
     ratio = (n_decode + 2) / n_text  # min_len >= n_decode + 1: EOS cannot end the run early
-    first, rates = [], []
+    first, rates, cpu_ms = [], [], []
     for r in range(repeats):
         gen = lm.generate(text, (), speech, generator=torch.Generator().manual_seed(r),
                           min_token_text_ratio=ratio, max_token_text_ratio=ratio + 1)
         t = time.perf_counter()
         next(gen)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         for _ in range(n_decode):
             next(gen)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         gen.close()
         first.append(t1 - t)
         rates.append(n_decode / (t2 - t1))
+        cpu_ms.append((c2 - c1) / n_decode * 1000)
     tokens_per_s = statistics.median(rates)
     return {
         "precision": precision,
@@ -132,9 +149,12 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
         "decode_tokens_per_s": round(tokens_per_s, 2),
         "ms_per_token": round(1000.0 / tokens_per_s, 2),
         "decode_runs_tokens_per_s": [round(v, 2) for v in rates],
+        "decode_cpu_ms_per_token": round(statistics.median(cpu_ms), 2),  # all threads together
         "weights_mb": round(_weights_mb(lm), 1),
         "rss_mb": round(_rss_mb(), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "env_before": env_before,
+        "env_after": machine_probe(),
     }
 
 

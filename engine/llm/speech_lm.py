@@ -23,6 +23,7 @@ Every call makes its own KV cache; the module holds weights only.
 """
 from __future__ import annotations
 
+import gc
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,10 +70,15 @@ class Qwen2Encoder(nn.Module):
 
 
 class SpeechLM(nn.Module):
+    """Qwen2 backbone + the three CosyVoice tables (``llm_embedding``, ``speech_embedding``,
+    ``llm_decoder``); parameter names equal the keys of the official ``llm.pt``."""
+
     def __init__(self, cfg: LMConfig):
         super().__init__()
         if cfg.llm_input_size != cfg.qwen.hidden_size or cfg.llm_output_size != cfg.qwen.hidden_size:
-            raise ValueError("llm_input_size and llm_output_size must equal the Qwen2 hidden size")
+            raise ConfigError(f"cosyvoice2.yaml: llm_input_size/llm_output_size ({cfg.llm_input_size}/"
+                              f"{cfg.llm_output_size}) differ from the Qwen2 hidden size {cfg.qwen.hidden_size} "
+                              "in CosyVoice-BlankEN/config.json. Re-download the model.")
         self.cfg = cfg
         n_speech = cfg.speech_token_size
         self.llm_embedding = nn.Embedding(2, cfg.llm_input_size)
@@ -112,7 +118,10 @@ class SpeechLM(nn.Module):
 
     def forward_step(self, x_embeds: Tensor, cache: KVCache) -> Tensor:
         """Feed embeddings [1, T, H] after what ``cache`` holds -> logits [V] of the last position."""
-        hidden = self.qwen.prefill(x_embeds, cache) if x_embeds.shape[1] > 1 else self.qwen.decode_one_token(x_embeds, cache)
+        if x_embeds.shape[1] == 1:
+            hidden = self.qwen.decode_one_token(x_embeds, cache)
+        else:
+            hidden = self.qwen.prefill(x_embeds, cache)
         return self.llm_decoder(hidden[:, -1])[0].float()
 
     def _choose(self, logits: Tensor, out_tokens: list[int], sampler: Sampler, generator: torch.Generator,
@@ -308,7 +317,14 @@ def convert_lm(lm: SpeechLM, precision: str) -> SpeechLM:
             warnings.simplefilter("ignore", UserWarning)
             quantize_dynamic(lm, {"llm.model.model.layers": per_channel_dynamic_qconfig},
                              dtype=torch.qint8, inplace=True)
+        # The weights still in float may be views of the memory-mapped llm.pt, which would keep
+        # the whole mapping (and the pages quantisation just read) resident: give them their own
+        # memory so the file's pages are released.
+        with torch.no_grad():
+            for t in list(lm.parameters()) + list(lm.buffers()):
+                t.data = t.data.clone()
     else:
         raise ConfigError(f"Unknown LM precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
     lm.qwen.tie_weights()
+    gc.collect()  # the replaced modules sit in reference cycles; free their weights now
     return lm

@@ -164,3 +164,18 @@ def test_bench_lm_small(tiny_model_dir, precision):
     r = bench_lm(load_config(tiny_model_dir), precision, n_prompt=24, n_decode=4, threads=1, repeats=1)
     assert r["precision"] == precision and r["n_prompt"] == 24 and r["n_decode"] == 4
     assert r["prefill_s"] > 0 and r["decode_tokens_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["weights_mb"] > 0
+
+
+def test_kv_cache_chunks_and_growth_match_one_pass(lm):
+    """Feeding a sequence in uneven chunks into a cache that must grow equals one full pass."""
+    x = torch.randn(1, 23, lm.cfg.qwen.hidden_size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        full = lm.qwen.prefill(x, lm.new_cache(23))
+        cache = lm.new_cache(1)
+        parts, pos = [], 0
+        for n in (5, 1, 1, 7, 1, 8):
+            step = lm.qwen.decode_one_token if n == 1 else lm.qwen.prefill
+            parts.append(step(x[:, pos:pos + n], cache))
+            pos += n
+    assert cache.length == 23 and cache.capacity >= 23
+    assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
