@@ -72,7 +72,7 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
     # Every hift.pt key style shipped with the fixture must hold the same weights as hift.pt.
     variants_dir = fx.model_dir / "hift_key_variants"
     if variants_dir.is_dir():
-        base = {k: v for k, v in hift.state_dict().items()}
+        base = hift.state_dict()
         for path in sorted(variants_dir.glob("*.pt")):
             sd = normalize_hift_keys(read_state_dict(path))
             same = sd.keys() == base.keys() and all(torch.equal(sd[k], base[k]) for k in base)
