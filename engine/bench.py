@@ -142,6 +142,18 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def matmul_gflops(seconds: float = 1.0) -> float:
+    """A 1024x1024 fp32 matmul probe with the current thread count: how much CPU this process gets now
+    (the stored reference got ~210 GFLOPS on an idle 2-core machine with 2 threads)."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        n += 1
+    return 2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9
+
+
 def _loadavg() -> list[float]:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -229,7 +241,8 @@ def chunk_schedule(cfg: ModelConfig, plan: BenchPlan) -> list[tuple[int, int]]:
     return [(h.n_tokens, h.token_offset) for _, h in zip(range(plan.chunks), hops)]
 
 
-def bench_flow_section(flow, cfg: ModelConfig, plan: BenchPlan, device: torch.device, dtype: torch.dtype) -> dict:
+def bench_flow_section(flow, cfg: ModelConfig, plan: BenchPlan, device: torch.device, dtype: torch.dtype,
+                       modes: tuple[str, ...] = FLOW_MODES) -> dict:
     """Per-chunk streaming cost (recomputing vs incremental, interleaved) and 10 s offline."""
     schedule = chunk_schedule(cfg, plan)
     n_max = max(schedule[-1][0], plan.utterance_tokens)
@@ -239,7 +252,8 @@ def bench_flow_section(flow, cfg: ModelConfig, plan: BenchPlan, device: torch.de
     def recompute(n: int):
         return flow.inference(inp["tokens"][:, :n], *prompt, streaming=True, finalize=False, noise=inp["noise"])
 
-    recompute(schedule[0][0])  # warm-up
+    if "recompute" in modes:
+        recompute(schedule[0][0])  # warm-up
     start_runs: list[float] = []
     per_k: list[dict[str, list[float]]] = [{"recompute": [], "incremental": []} for _ in schedule]
     for _ in range(plan.repeats):
@@ -247,16 +261,21 @@ def bench_flow_section(flow, cfg: ModelConfig, plan: BenchPlan, device: torch.de
         start_runs.append(t)
         fed = 0
         for k, (n_call, _) in enumerate(schedule):
-            per_k[k]["recompute"].append(_timed(lambda: recompute(n_call), device)[0])
-            t, (_, state) = _timed(lambda: flow.stream_step(state, inp["tokens"][:, fed:n_call], finalize=False),
-                                   device)
-            per_k[k]["incremental"].append(t)
+            if "recompute" in modes:
+                per_k[k]["recompute"].append(_timed(lambda: recompute(n_call), device)[0])
+            if "incremental" in modes:
+                t, (_, state) = _timed(lambda: flow.stream_step(state, inp["tokens"][:, fed:n_call],
+                                                                finalize=False), device)
+                per_k[k]["incremental"].append(t)
             fed = n_call
     chunks = []
     for k, ((n_call, offset), runs) in enumerate(zip(schedule, per_k), start=1):
-        re, inc = _median(runs["recompute"]), _median(runs["incremental"])
-        chunks.append({"k": k, "tokens_in_call": n_call, "new_tokens": n_call - offset - cfg.flow.pre_lookahead_len,
-                       "recompute_s": re, "incremental_s": inc, "speedup": re / inc})
+        row = {"k": k, "tokens_in_call": n_call, "new_tokens": n_call - offset - cfg.flow.pre_lookahead_len}
+        for mode in modes:
+            row[f"{mode}_s"] = _median(runs[mode])
+        if len(modes) == 2:
+            row["speedup"] = row["recompute_s"] / row["incremental_s"]
+        chunks.append(row)
     n = plan.utterance_tokens
     offline = [_timed(lambda: flow.inference(inp["tokens"][:, :n], *prompt, streaming=False, finalize=True,
                                              noise=inp["noise"]), device)[0] for _ in range(plan.repeats)]
@@ -337,7 +356,7 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
 # One configuration (in this process)
 # --------------------------------------------------------------------------------------------------------------
 def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
-               components: tuple[str, ...] = COMPONENTS) -> dict:
+               components: tuple[str, ...] = COMPONENTS, flow_modes: tuple[str, ...] = FLOW_MODES) -> dict:
     """Build what ``components`` need at ``cfg`` size and measure them. Run one configuration per process
     for a meaningful peak RSS."""
     from .bench_flow import random_flow
@@ -350,7 +369,8 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     torch.set_grad_enabled(False)
     result: dict = {"backend": backend, "precision": precision, "lm_precision": lm_p, "flow_precision": flow_p,
                     "hift_precision": "fp32", "status": "ok", "components": list(components),
-                    "loadavg_before": _loadavg()}
+                    "flow_modes": list(flow_modes), "loadavg_before": _loadavg(),
+                    "matmul_gflops_before": matmul_gflops()}
     need_lm = "lm" in components or "stream" in components
     need_flow = "flow" in components or "stream" in components
     need_hift = "hift" in components or "stream" in components
@@ -369,16 +389,17 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     if "lm" in components:
         result["lm"] = bench_lm_section(lm, cfg, plan, device)
     if "flow" in components:
-        result["flow"] = bench_flow_section(flow, cfg, plan, device, flow_dtype)
+        result["flow"] = bench_flow_section(flow, cfg, plan, device, flow_dtype, flow_modes)
     if "hift" in components:
         result["hift"] = bench_hift_section(hift, cfg, plan, device)
     if "stream" in components:
         result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype,
-                                                       incremental=mode == "incremental") for mode in FLOW_MODES}
+                                                       incremental=mode == "incremental") for mode in flow_modes}
     result["peak_rss_mb"] = _peak_rss_mb()
     if device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     result["loadavg_after"] = _loadavg()
+    result["matmul_gflops_after"] = matmul_gflops()
     return result
 
 
@@ -387,7 +408,7 @@ def _run_child(args: argparse.Namespace, backend: str, precision: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         cmd = [sys.executable, "-m", "engine.bench", "--child", "--backends", backend, "--precisions", precision,
-               "--json", str(out), "--components", ",".join(args.components)]
+               "--json", str(out), "--components", ",".join(args.components), "--flow-modes", ",".join(args.flow_modes)]
         cmd += _plan_args(args)
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               cwd=Path(__file__).resolve().parent.parent)
@@ -430,8 +451,7 @@ def reference_ratios(result: dict, reference: dict) -> dict:
     if "flow" in result:
         ref_chunks = {c["k"]: c["median_s"] for c in ref["flow"]["stream_chunks_reference_schedule"]}
         out["flow_chunk_speedup"] = [
-            {"k": c["k"], "recompute": ref_chunks[c["k"]] / c["recompute_s"],
-             "incremental": ref_chunks[c["k"]] / c["incremental_s"]}
+            {"k": c["k"], **{mode: ref_chunks[c["k"]] / c[f"{mode}_s"] for mode in FLOW_MODES if f"{mode}_s" in c}}
             for c in result["flow"]["chunks"] if c["k"] in ref_chunks]
         out["flow_offline_speedup"] = ref["flow"]["nonstream_250_tokens"]["median_s"] / result["flow"]["offline_s"]
     if "hift" in result:
@@ -484,7 +504,7 @@ def format_table(report: dict) -> str:
     for r in ok:
         ratios = r.get("vs_reference")
         if ratios:
-            chunks = ", ".join(f"k={c['k']} {c['recompute']:.2f}/{c['incremental']:.2f}"
+            chunks = ", ".join(f"k={c['k']} " + "/".join(_fmt(c.get(m)) for m in FLOW_MODES)
                                for c in ratios.get("flow_chunk_speedup", []))
             lines.append(f"{r['backend']} {r['precision']} speed-up {ratios['note']}: "
                          + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if isinstance(v, float))
@@ -538,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precisions", default="fp32,bf16,int8,fp16", type=lambda v: _csv(v, None, "precision"),
                    help="LM[/flow] precisions, e.g. fp32,bf16,int8,int8/bf16,fp16")
     p.add_argument("--components", default=",".join(COMPONENTS), type=lambda v: _csv(v, COMPONENTS, "component"))
+    p.add_argument("--flow-modes", default=",".join(FLOW_MODES), type=lambda v: _csv(v, FLOW_MODES, "flow mode"),
+                   help="streaming flow ways to time: recompute (official) and/or incremental (ours)")
     p.add_argument("--tokens", type=int, help="LM tokens timed for tokens/s (default 100)")
     p.add_argument("--repeats", type=int, help="timed runs per measurement, median reported (default 3)")
     p.add_argument("--stream-repeats", type=int, help="streamed utterances per flow mode (default 1)")
@@ -566,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             if reason:
                 results.append({"backend": backend, "precision": prec, "status": "skipped", "reason": reason})
             elif args.child:
-                results.append(run_config(cfg, plan, backend, prec, tuple(args.components)))
+                results.append(run_config(cfg, plan, backend, prec, tuple(args.components), tuple(args.flow_modes)))
             else:
                 print(f"[bench] {backend} {prec} ...", file=sys.stderr, flush=True)
                 results.append(_run_child(args, backend, prec))

@@ -110,3 +110,14 @@ def test_reference_ratios_are_labelled_and_directional(parity_dir):
                           "quick": False, "results": [{"backend": "cpu", "precision": "fp32", "status": "ok",
                                                        **result, "peak_rss_mb": 1.0, "vs_reference": ratios}]})
     assert "not side by side" in table and "LM decode (tokens/s)" in table
+
+
+def test_one_flow_mode_in_process():
+    """``--flow-modes incremental`` times only our way (the recomputing way takes O(k) per chunk)."""
+    from engine.bench import run_config
+
+    r = run_config(quick_config(), QUICK_PLAN, "cpu", "fp32", ("flow",), ("incremental",))
+    assert r["status"] == "ok" and "lm" not in r and "stream" not in r
+    for chunk in r["flow"]["chunks"]:
+        assert _positive(chunk["incremental_s"]) and "recompute_s" not in chunk and "speedup" not in chunk
+    assert _positive(r["flow"]["offline_s"]) and _positive(r["matmul_gflops_before"])
