@@ -12,9 +12,15 @@ Two ways to stream:
 * :meth:`Flow.start_stream` / :meth:`Flow.stream_step` encode and integrate only the new chunks, keeping a
   :class:`FlowStreamState` (encoder cache + one estimator cache per ODE step). The state is a value that the
   caller passes in and gets back; the module holds none. Its output equals the reference's streaming chunk
-  calls (same noise prefix, streaming masks). The final step uses the streaming masks too, whereas the
-  reference's last call re-runs the whole utterance with ``streaming=False`` (full attention); call
-  :meth:`Flow.inference` for that if exact reference output of the tail matters more than its cost.
+  calls (same noise prefix, streaming masks). The reference's LAST call instead re-runs the whole utterance
+  with ``streaming=False`` (full attention: every frame sees the future), so its tail cannot come from the
+  caches; ``stream_step(..., finalize=True, reference_final=True)`` does exactly that call (one O(N) pass),
+  the default finalizes incrementally with the streaming masks (what ``inference(streaming=True,
+  finalize=True)`` gives). On the tiny random-weight fixture the two tails differ by up to ~0.9 (mean ~0.16)
+  in log-mel: full attention changes every frame, not a rounding effect.
+
+Frames are returned exactly once each, from the first frame after the prompt mel (``prompt_feat`` frames,
+which may be 2·P ± 1 for voice conversion) to the end.
 """
 from __future__ import annotations
 
@@ -112,12 +118,17 @@ class Flow(nn.Module):
         Noise: ``noise`` [1, 80, >= total frames] if given, else drawn from ``generator``, else the reference's
         fixed noise (:func:`official_noise`)."""
         self._check_inputs(token, prompt_token, prompt_feat, embedding)
+        return self._one_shot(token, prompt_token, prompt_feat, self.speaker(embedding), streaming, finalize,
+                              noise, generator)
+
+    def _one_shot(self, token: Tensor, prompt_token: Tensor, prompt_feat: Tensor, spks: Tensor, streaming: bool,
+                  finalize: bool, noise: Tensor | None, generator: torch.Generator | None) -> Tensor:
         mu = self.encode(token, prompt_token, streaming=streaming, finalize=finalize)
         n_frames, n_prompt = mu.size(2), prompt_feat.size(1)
         if n_prompt > n_frames:
             raise InputError(f"prompt_feat has {n_prompt} frames but the tokens only give {n_frames}.")
         z = self._noise(noise, generator, n_frames, mu.dtype)
-        mel = self.decoder.solve(z, mu, self.speaker(embedding), self._cond(prompt_feat, 0, n_frames), streaming)
+        mel = self.decoder.solve(z, mu, spks, self._cond(prompt_feat, 0, n_frames), streaming)
         return mel[:, :, n_prompt:].float()
 
     @torch.inference_mode()
@@ -168,14 +179,17 @@ class Flow(nn.Module):
         return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False)[1]
 
     @torch.inference_mode()
-    def stream_step(self, state: FlowStreamState, new_tokens: Tensor, finalize: bool
-                    ) -> tuple[Tensor, FlowStreamState]:
+    def stream_step(self, state: FlowStreamState, new_tokens: Tensor, finalize: bool, *,
+                    reference_final: bool = False) -> tuple[Tensor, FlowStreamState]:
         """Add ``new_tokens`` [1, n] (n may be 0) and return the mel frames that became final + the new state.
 
         Without ``finalize`` a chunk of ``static_chunk_size`` tokens is produced once the ``pre_lookahead_len``
         tokens after it have arrived; several ready chunks are done in one pass. ``finalize`` produces
-        everything left (the last tokens see zeros as look-ahead, like the reference's final call). Prompt
-        frames are never returned. Returns [1, 80, m] (m may be 0)."""
+        everything left: by default incrementally with the streaming masks (the last tokens see zeros as
+        look-ahead), or with ``reference_final=True`` the way the reference's last call does it: one
+        non-streaming (full attention) pass over the whole utterance, of which the frames not yet returned
+        are kept (exact reference output, at the cost of recomputing everything once). Prompt frames are
+        never returned. Returns [1, 80, m] (m may be 0)."""
         if state.finished:
             raise GenerationError("This flow stream is finalized; start a new one for the next utterance.")
         if new_tokens.dim() != 2 or new_tokens.size(0) != 1:
@@ -187,12 +201,35 @@ class Flow(nn.Module):
         else:
             end = (max(n - lookahead, 0) // chunk) * chunk
         state = replace(state, tokens=tokens)
+        if finalize and reference_final:
+            return self._reference_final(state)
         if end <= state.done:
             if finalize:
                 state = replace(state, finished=True)
             return tokens.new_zeros(1, 80, 0, dtype=torch.float32), state
         mel, state = self._advance(state, end, finalize)
         return mel, replace(state, finished=finalize)
+
+    def _reference_final(self, state: FlowStreamState) -> tuple[Tensor, FlowStreamState]:
+        p, ratio = state.n_prompt_tokens, self.frames_per_token
+        noise = self._extend_noise(state, state.tokens.size(1) * ratio)
+        mel = self._one_shot(state.tokens[:, p:], state.tokens[:, :p], state.prompt_feat, state.spks,
+                             streaming=False, finalize=True, noise=noise, generator=None)
+        emitted = max(0, state.done * ratio - state.prompt_feat.size(1))
+        final = replace(state, noise=noise, done=state.tokens.size(1), encoder=EncoderCache(), decoder=None,
+                        finished=True)
+        return mel[:, :, emitted:], final
+
+    @staticmethod
+    def _extend_noise(state: FlowStreamState, n_frames: int) -> Tensor:
+        noise, generator = state.noise, state.generator
+        if noise.size(2) < n_frames:
+            if generator is None:
+                raise InputError(f"The flow noise has {noise.size(2)} frames but this utterance needs {n_frames}. "
+                                 "Split long text into shorter segments.")
+            more = torch.randn([1, 80, n_frames - noise.size(2)], generator=generator, device=generator.device)
+            noise = torch.cat([noise, more.to(noise)], dim=2)
+        return noise
 
     def _advance(self, state: FlowStreamState, end: int, finalize: bool) -> tuple[Tensor, FlowStreamState]:
         start, lookahead, ratio = state.done, self.cfg.pre_lookahead_len, self.frames_per_token
@@ -202,13 +239,7 @@ class Flow(nn.Module):
         mu = self.encoder_proj(h).transpose(1, 2)
 
         f0, f1 = start * ratio, end * ratio
-        noise, generator = state.noise, state.generator
-        if noise.size(2) < f1:
-            if generator is None:
-                raise InputError(f"The flow noise has {noise.size(2)} frames but this utterance needs {f1}. "
-                                 "Split long text into shorter segments.")
-            more = torch.randn([1, 80, f1 - noise.size(2)], generator=generator, device=generator.device)
-            noise = torch.cat([noise, more.to(noise)], dim=2)
+        noise = self._extend_noise(state, f1)
         z = noise[:, :, f0:f1].to(mu.dtype)
         cond = self._cond(state.prompt_feat, f0, f1 - f0)
         mel, dec_caches = self.decoder.solve_chunk(z, mu, state.spks, cond, state.decoder, streaming=True,

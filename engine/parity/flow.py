@@ -131,6 +131,15 @@ def _incremental(flow: Flow, stem: str, run: str, z, calls, chunk_calls, p_token
         fed = n_tokens
         produced = torch.cat([produced, mel], dim=2)
         yield compare(f"flow/{stem}/{run}/incremental_call{i}", produced, golden, TOL)
+    last_pre = f"{run}/flow_call{calls[-1]}"
+    if bool(z[f"{last_pre}/finalize"]) and calls[-1] != chunk_calls[-1][0]:
+        # The reference's final call runs non-streaming over everything; its frames after the ones already
+        # streamed are what the incremental stream returns with reference_final=True.
+        tail, _ = flow.stream_step(state, tokens[:, fed:], finalize=True,
+                                   reference_final=not bool(z[f"{last_pre}/streaming"]))
+        golden = z[f"{last_pre}/mel"]
+        yield compare(f"flow/{stem}/{run}/incremental_final_call{calls[-1]}", tail,
+                      golden[:, :, produced.size(2):], TOL)
 
 
 def checks(fx: Fixture) -> Iterator[CheckResult]:

@@ -70,6 +70,20 @@ def test_incremental_stream_equals_one_shot_streaming(flow, case, feed):
         flow.stream_step(state, tokens[:, :1], finalize=False)
 
 
+def test_reference_final_matches_one_shot_non_streaming_tail(flow, case):
+    """reference_final=True ends the stream like the reference: a full-attention pass whose frames after the
+    already streamed ones are returned."""
+    tokens = case["token"]
+    want = flow.inference(tokens, case["prompt_token"], case["prompt_feat"], case["embedding"], streaming=False,
+                          finalize=True, noise=case["noise"])
+    state = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])
+    head, state = flow.stream_step(state, tokens[:, :40], finalize=False)
+    tail, state = flow.stream_step(state, tokens[:, 40:], finalize=True, reference_final=True)
+    assert head.size(2) > 0 and head.size(2) + tail.size(2) == want.size(2)
+    assert (tail - want[:, :, head.size(2):]).abs().max().item() < 1e-4
+    assert state.finished
+
+
 def test_stream_state_is_a_value(flow, case):
     """Stepping twice from the same state gives the same output: nothing is kept on the module or mutated."""
     state = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])

@@ -1,0 +1,102 @@
+"""Per-chunk cost of streaming the flow at official size (random weights): recomputing vs incremental.
+
+The reference's chunk call re-runs encoder + 10 CFG estimator passes over prompt + ALL tokens so far, so chunk
+k costs O(k). :meth:`Flow.stream_step` runs only the new chunk against cached keys/values and conv context.
+Both run in this process, interleaved chunk by chunk, on the same inputs (a ``prompt_tokens`` prompt and
+``hop`` new tokens per chunk, like ``stream_chunks_fixed_hop25`` in
+tests/fixtures/parity/reference_cpu_perf.json: 75-token prompt, calls of 28, 53, ... 153 tokens).
+
+``python -m engine.bench_flow [--chunks 6] [--hop 25] [--prompt-tokens 75] [--threads 2]`` prints one JSON
+line per chunk and a summary line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Iterator
+
+import torch
+
+from .config import FlowConfig, official_config
+from .flow import Flow, FlowStreamState
+
+
+def random_flow(cfg: FlowConfig, seed: int = 0) -> Flow:
+    """A Flow of ``cfg``'s size with small random weights (built on meta, materialised once)."""
+    with torch.device("meta"):
+        flow = Flow(cfg)
+    flow = flow.to_empty(device="cpu")
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in flow.named_parameters():
+            if p.dim() == 1 and name.endswith("weight"):  # LayerNorm gains
+                p.fill_(1.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+    return flow.eval()
+
+
+def state_mb(state: FlowStreamState) -> float:
+    """Memory held by a stream state's caches (encoder + every ODE step's estimator cache)."""
+    n = 0
+    for k, v in state.encoder.kv:
+        n += k.nbytes + v.nbytes
+    for c in state.decoder or ():
+        n += sum(t.nbytes for t in c.convs) + sum(k.nbytes + v.nbytes for k, v in c.kv)
+    return n / 2**20
+
+
+def bench_stream(flow: Flow, n_chunks: int, hop: int, prompt_tokens: int, seed: int = 0) -> Iterator[dict]:
+    """Yields one row per chunk (k=0 is ``start_stream``, which encodes the prompt chunks)."""
+    g = torch.Generator().manual_seed(seed)
+    lookahead = flow.cfg.pre_lookahead_len
+    n_gen = n_chunks * hop + lookahead
+    vocab = flow.cfg.vocab_size
+    gen = torch.randint(0, vocab, (1, n_gen), generator=g)
+    prompt = torch.randint(0, vocab, (1, prompt_tokens), generator=g)
+    prompt_feat = torch.randn(1, 2 * prompt_tokens, 80, generator=g)
+    emb = torch.randn(1, 192, generator=g)
+    noise = torch.randn(1, 80, 2 * (prompt_tokens + n_gen), generator=g)
+    pad = -prompt_tokens % flow.cfg.encoder.static_chunk_size  # the reference's prompt_token_pad
+
+    t0 = time.perf_counter()
+    state = flow.start_stream(prompt, prompt_feat, emb, noise=noise)
+    yield {"k": 0, "what": "start_stream (prompt chunks)", "incremental_s": round(time.perf_counter() - t0, 3)}
+    fed = 0
+    for k in range(1, n_chunks + 1):
+        n_call = k * hop + pad + lookahead
+        t0 = time.perf_counter()
+        mel_re = flow.inference(gen[:, :n_call], prompt, prompt_feat, emb, streaming=True, finalize=False,
+                                noise=noise)
+        t_re = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        mel_inc, state = flow.stream_step(state, gen[:, fed:n_call], finalize=False)
+        t_inc = time.perf_counter() - t0
+        fed = n_call
+        new = mel_inc.size(2)
+        err = (mel_re[:, :, -new:] - mel_inc).abs().max().item() if new else float("nan")
+        yield {"k": k, "tokens_in_call": n_call, "new_frames": new, "recompute_s": round(t_re, 3),
+               "incremental_s": round(t_inc, 3), "speedup": round(t_re / t_inc, 2),
+               "max_abs_diff_new_frames": err, "state_mb": round(state_mb(state), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.bench_flow", description=__doc__)
+    p.add_argument("--chunks", type=int, default=6)
+    p.add_argument("--hop", type=int, default=25)
+    p.add_argument("--prompt-tokens", type=int, default=75)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_grad_enabled(False)
+    flow = random_flow(official_config().flow)
+    for row in bench_stream(flow, args.chunks, args.hop, args.prompt_tokens):
+        print(json.dumps(row), flush=True)
+    with open("/proc/loadavg") as f:
+        print(json.dumps({"threads": args.threads, "loadavg": f.read().split()[:3]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
