@@ -39,7 +39,7 @@ from .qwen2 import KVCache, Qwen2ForCausalLM
 from .sampling import Sampler, make_ras_sampler
 
 LLM_FILE = "llm.pt"
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ("fp32", "bf16", "int8", "int8w")
 
 # Embedding tables a fed row can come from (same numbering as the parity goldens' input_table).
 LLM_EMBEDDING, SPEECH, TEXT = 0, 1, 2
@@ -289,6 +289,28 @@ def load_lm(model_dir: str | Path, cfg: ModelConfig | LMConfig | None = None, de
     return lm.eval().requires_grad_(False)
 
 
+class Int8WeightLinear(nn.Module):
+    """A Linear with int8 weights (one scale per output channel) and bf16 activations.
+
+    Unlike dynamic quantisation the activations are never quantised, so outlier channels in the
+    hidden states (common in Qwen-family models) cost no accuracy; the weights are read as int8.
+    """
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        w = linear.weight.detach().float()
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        self.register_buffer("weight_int8", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale.to(torch.bfloat16))
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().to(torch.bfloat16))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = torch._weight_int8pack_mm(x.reshape(-1, x.shape[-1]).to(torch.bfloat16), self.weight_int8, self.scale)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.view(*x.shape[:-1], y.shape[-1])
+
+
 def convert_lm(lm: SpeechLM, precision: str) -> SpeechLM:
     """Switch a loaded fp32 LM to a faster CPU precision (in place; returns it).
 
@@ -297,7 +319,10 @@ def convert_lm(lm: SpeechLM, precision: str) -> SpeechLM:
       halves the bytes read per token, and CPUs with AVX512-BF16/AMX run it natively.
     * ``"int8"``: dynamic int8 quantisation of the decoder layers' Linear weights (per output
       channel; activations quantised on the fly). Embeddings, norms and ``llm_decoder`` stay
-      fp32 so the speech-token scores keep full resolution.
+      fp32 so the speech-token scores keep full resolution. Fastest on CPU.
+    * ``"int8w"``: bf16 model whose decoder-layer Linears keep int8 weights but bf16 activations
+      (:class:`Int8WeightLinear`): a little slower than ``int8``, safer if a model's activations
+      have outliers that per-tensor activation quantisation would crush.
 
     The agreement of each with fp32 on the parity goldens is checked by
     ``engine.parity.lm.precision_agreement`` (tests/engine/test_lm.py).
@@ -323,6 +348,15 @@ def convert_lm(lm: SpeechLM, precision: str) -> SpeechLM:
         with torch.no_grad():
             for t in list(lm.parameters()) + list(lm.buffers()):
                 t.data = t.data.clone()
+    elif precision == "int8w":
+        if not hasattr(torch, "_weight_int8pack_mm"):
+            raise ConfigError("This PyTorch build has no int8 weight-only kernel; use the 'int8' or 'bf16' precision.")
+        lm = lm.to(torch.bfloat16)
+        for layer in lm.qwen.model.layers:
+            for parent in (layer.self_attn, layer.mlp):
+                for name, child in list(parent.named_children()):
+                    if isinstance(child, nn.Linear):
+                        setattr(parent, name, Int8WeightLinear(child))
     else:
         raise ConfigError(f"Unknown LM precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
     lm.qwen.tie_weights()

@@ -131,8 +131,10 @@ def test_load_lm_reads_config_from_folder(tiny_model_dir):
 # Measured on the tiny fixture model (109 steps, golden logits spread ~9.9):
 #   bf16: 98.2 % same best speech token, max logit error 0.045
 #   int8: 97.2 % same best speech token, max logit error 0.164
+#   int8w: 97.2 % same best speech token, max logit error 0.073
 # The tiny model's random weights give flat, near-tied logits, so this is a pessimistic view.
-@pytest.mark.parametrize("precision,min_agreement,max_logit_err", [("bf16", 0.95, 0.15), ("int8", 0.90, 0.40)])
+@pytest.mark.parametrize("precision,min_agreement,max_logit_err",
+                         [("bf16", 0.95, 0.15), ("int8", 0.90, 0.40), ("int8w", 0.90, 0.25)])
 def test_fast_precisions_agree_with_fp32_goldens(parity_dir, precision, min_agreement, max_logit_err):
     r = lm_parity.precision_agreement(Fixture(parity_dir), precision)
     assert r["steps"] >= 10
@@ -157,9 +159,13 @@ def test_convert_lm(tiny_model_dir):
     assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
     with pytest.raises(ConfigError):
         convert_lm(bf16, "fp8")
+    w8 = convert_lm(load_lm(tiny_model_dir), "int8w")
+    assert w8.qwen.model.layers[0].self_attn.q_proj.weight_int8.dtype == torch.int8
+    assert all(0 <= t < w8.cfg.speech_token_size
+               for t in w8.generate([5, 6, 7], generator=torch.Generator().manual_seed(0)))
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "int8", "int8w"])
 def test_bench_lm_small(tiny_model_dir, precision):
     r = bench_lm(load_config(tiny_model_dir), precision, n_prompt=24, n_decode=4, threads=1, repeats=1)
     assert r["precision"] == precision and r["n_prompt"] == 24 and r["n_decode"] == 4
