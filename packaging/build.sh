@@ -38,6 +38,10 @@ if [ "$BUILD" = 1 ]; then
   # --noconfirm: replace dist/Timbre without asking; --clean: no stale cache between versions.
   "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
       --workpath build/pyinstaller --distpath dist packaging/timbre.spec
+  if [ "$(uname -s)" = Linux ]; then
+    # Ships with the folder: menu entry, icons and commands for whoever unpacks it.
+    install -m 755 packaging/install-linux.sh dist/Timbre/install-linux.sh
+  fi
   echo "build.sh: built dist/Timbre in $(( $(date +%s) - started )) s"
   # Contents rules (no model weights, no tests, no unused Qt modules) and the size budget.
   "$PY" packaging/check_bundle.py dist/Timbre
