@@ -36,7 +36,7 @@ if [ "$BUILD" = 1 ]; then
   fi
   started=$(date +%s)
   # --noconfirm: replace dist/Timbre without asking; --clean: no stale cache between versions.
-  "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
+  "$PY" -m PyInstaller --noconfirm --clean --log-level "${TIMBRE_PYI_LOG_LEVEL:-WARN}" \
       --workpath build/pyinstaller --distpath dist packaging/timbre.spec
   if [ "$(uname -s)" = Linux ]; then
     # Ships with the folder: menu entry, icons and commands for whoever unpacks it.

@@ -51,6 +51,8 @@ FORBIDDEN = [
     "*libQt6Qml*", "*libQt6Quick*", "*libQt6WebEngine*", "*libQt63D*", "*libQt6Designer*",
     "*libQt6VirtualKeyboard*", "*libQt6Pdf*", "*/plugins/qmltooling/*", "*/plugins/sqldrivers/*",
     "*/plugins/egldeviceintegrations/*", "*/plugins/designer/*",
+    # the system's ALSA (its plugins and config) and GTK must be used, never copies from the build host
+    "libasound.so*", "*/platformthemes/*gtk*", "libgtk-*", "libcairo*", "libpango*",
 ]
 
 
