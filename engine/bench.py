@@ -25,7 +25,12 @@ A precision is ``LM[/flow]``: ``int8`` is the LM dynamically quantised to int8 w
 ``--reference`` (default: tests/fixtures/parity/reference_cpu_perf.json when present) adds ratios against the
 official code's numbers measured on a 2-core CPU like this one. They are a STORED reference, not a side-by-side
 run: the machine state differs, so treat them as indicative only. 2 threads by default (``--threads``).
-``--quick`` runs a tiny model with tiny counts (seconds; used by the tests).
+``--quick`` runs a tiny model with tiny counts (seconds; used by the tests). ``--components lm,flow,hift,stream``
+and ``--flow-modes recompute,incremental`` select what is timed (the recomputing flow is the slow part).
+
+On a shared machine, contention distorts everything (with 2 threads, OpenMP barriers stall when a core is
+taken away): each configuration records the load average and a matmul probe (``matmul_gflops_*``) before and
+after, so a reader can tell a quiet run from a contended one.
 """
 from __future__ import annotations
 
