@@ -1,4 +1,6 @@
-"""``python -m app`` / ``timbre-app``: start the studio, or ``--self-test`` to check a machine end to end."""
+"""``python -m app [AUDIO...]`` / ``timbre-app``: start the studio (the first audio file, if any, becomes the
+reference voice: that is how "Open with Timbre" in a file manager arrives), or ``--self-test`` to check a
+machine end to end."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +12,8 @@ from .settings import data_dir
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="timbre-app", description="Timbre voice-cloning studio")
+    parser.add_argument("files", nargs="*", metavar="AUDIO",
+                        help="an audio file to import as the reference voice (further files are ignored)")
     parser.add_argument("--self-test", action="store_true",
                         help="start the real window offscreen, make a tiny model, import a reference, save a "
                              "voice, stream a sentence to the default output, export a WAV; exit 0 on success")
@@ -29,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .application import run
 
-    return run(sys.argv[:1])
+    return run(files=args.files)
 
 
 if __name__ == "__main__":

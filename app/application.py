@@ -2,14 +2,21 @@
 
 Order at exit (MainWindow.shutdown): cancel the generation, stop audio, stop the worker threads,
 write the autosave and the settings. It runs from closeEvent and again (idempotently) from
-aboutToQuit so that a quit from anywhere takes the same path.
+aboutToQuit so that a quit from anywhere takes the same path, Ctrl+C in the terminal included.
+
+Names the desktop sees: resources/timbre.desktop is the desktop file ("timbre", also the Wayland
+app id); on X11 the window's WM_CLASS is (instance, class) = ("timbre", "Timbre"), and the
+desktop file's StartupWMClass names that class, so docks group the window under the menu entry.
 """
 from __future__ import annotations
 
 import logging
-import sys
+import os
+import signal
+from collections.abc import Sequence
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -20,12 +27,20 @@ from .theme import apply_theme
 
 log = logging.getLogger(__name__)
 
+# The desktop file's name without ".desktop"; also the X11 instance name (Qt takes that from argv[0],
+# which would otherwise be "__main__.py", "timbre-app" or "Timbre" depending on how we were started).
+DESKTOP_FILE_NAME = "timbre"
+# Qt uses the application name as the X11 window class; StartupWMClass in the desktop file matches it.
+WINDOW_CLASS = APP_NAME
+SIGINT_POLL_MS = 200
+
 
 def make_qapp(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
-    app.setApplicationName(APP_NAME)
+    """The QApplication with Timbre's names and icon. argv[0] is replaced (see DESKTOP_FILE_NAME)."""
+    app = QApplication.instance() or QApplication([DESKTOP_FILE_NAME, *(argv or [])[1:]])
+    app.setApplicationName(WINDOW_CLASS)
     app.setOrganizationName(APP_NAME)
-    app.setDesktopFileName("timbre")
+    app.setDesktopFileName(DESKTOP_FILE_NAME)
     app.setWindowIcon(QIcon(str(icon_path())))
     return app  # type: ignore[return-value]
 
@@ -42,9 +57,52 @@ def create_main_window(settings: Settings | None = None, voices_dir: Path | None
     return window
 
 
-def run(argv: list[str] | None = None) -> int:
-    app = make_qapp(argv)
-    window = create_main_window()
+def open_window(files: Sequence[str | os.PathLike[str]] = (), settings: Settings | None = None,
+                voices_dir: Path | None = None):
+    """What ``timbre-app [AUDIO...]`` does once the QApplication exists: build and show the window,
+    load the model, and import the first audio file (the desktop's "Open with Timbre") as the
+    reference, exactly as Import… does: the analysis is shown, a bad file gets the usual error."""
+    window = create_main_window(settings, voices_dir)
     window.show()
     window.start_engine()
+    if files:
+        first = Path(files[0])
+        if len(files) > 1:
+            log.info("importing %s as the reference voice; %d other file(s) ignored", first, len(files) - 1)
+        # After the window is on screen (and any first-run dialog is open), so an error box has a parent
+        # to sit on and the user sees the clip arrive.
+        QTimer.singleShot(0, window, lambda: window.reference.import_file(first))
+    return window
+
+
+def close_on_sigint(window) -> None:
+    """Ctrl+C in the terminal closes the window through the normal ordered shutdown.
+
+    Python runs signal handlers only when the interpreter has control, and Qt's event loop is C++;
+    without help, Ctrl+C waited for the next Python slot and surfaced there as a KeyboardInterrupt
+    that Qt swallowed. So a timer hands the interpreter control a few times a second, and the handler
+    only queues the close: it may run in the middle of any slot, which must not be torn down under
+    itself. A second Ctrl+C (a shutdown that hangs) gets the default action and ends the process.
+    """
+    def close_and_quit() -> None:
+        window.close()
+        QApplication.quit()
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        log.info("Ctrl+C: closing Timbre")
+        QTimer.singleShot(0, close_and_quit)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    wake = QTimer(window)
+    wake.setInterval(SIGINT_POLL_MS)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+
+
+def run(argv: list[str] | None = None, files: Sequence[str | os.PathLike[str]] = ()) -> int:
+    app = make_qapp(argv)
+    window = open_window(files)
+    close_on_sigint(window)
+    log.info("Timbre is running (Ctrl+C here closes it)")
     return app.exec()
