@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libportaudio2 jackd2 libasound2-plugins xvfb xauth libxcb-icccm4 libxcb-keysyms1
+APT_PACKAGES=(libportaudio2 jackd2 libasound2-plugins xvfb xauth x11-utils libxcb-icccm4 libxcb-keysyms1 desktop-file-utils
               libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 espeak-ng sox)
 missing=()
 if command -v dpkg-query >/dev/null; then
