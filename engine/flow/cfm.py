@@ -15,14 +15,21 @@ from __future__ import annotations
 import hashlib
 import math
 from functools import lru_cache
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..config import CFMConfig, EstimatorConfig
+from ..errors import Cancelled
 from .decoder import CausalConditionalDecoder, EstimatorCache
 
 OFFICIAL_NOISE_FRAMES = 15000  # 50 frames/s x 300 s, as the reference allocates
+
+# A cancel hook: called before every Euler step; True stops the solve with :class:`Cancelled`. One estimator
+# pass over a long sentence takes a fraction of a second at full size on a CPU, so checking between steps is
+# what keeps cancelling responsive (the whole 10-step solve can take seconds).
+ShouldStop = Callable[[], bool]
 
 
 @lru_cache(maxsize=1)
@@ -80,21 +87,29 @@ class CFM(nn.Module):
         w = self.cfg.inference_cfg_rate
         return (1.0 + w) * v[:1] - w * v[1:]
 
-    def solve(self, noise: Tensor, mu: Tensor, spks: Tensor, cond: Tensor, streaming: bool) -> Tensor:
-        """noise, mu, cond: [1, 80, T]; spks: [1, 80]. Returns the mel [1, 80, T]."""
-        return self.solve_chunk(noise, mu, spks, cond, None, streaming, keep_cache=False)[0]
+    def solve(self, noise: Tensor, mu: Tensor, spks: Tensor, cond: Tensor, streaming: bool, *,
+              should_stop: ShouldStop | None = None) -> Tensor:
+        """noise, mu, cond: [1, 80, T]; spks: [1, 80]. Returns the mel [1, 80, T].
+
+        ``should_stop`` (optional) is asked before every Euler step; True raises :class:`Cancelled`."""
+        return self.solve_chunk(noise, mu, spks, cond, None, streaming, keep_cache=False,
+                                should_stop=should_stop)[0]
 
     def solve_chunk(self, noise: Tensor, mu: Tensor, spks: Tensor, cond: Tensor,
-                    caches: tuple[EstimatorCache, ...] | None, streaming: bool = True, keep_cache: bool = True
+                    caches: tuple[EstimatorCache, ...] | None, streaming: bool = True, keep_cache: bool = True, *,
+                    should_stop: ShouldStop | None = None
                     ) -> tuple[Tensor, tuple[EstimatorCache, ...] | None]:
         """Integrate the new frames (those after ``caches[k].frames``) given the caches of every step.
 
         Because the estimator is causal/chunk-causal, the trajectory of earlier frames never depends on later
-        ones, so earlier frames' per-step states can be kept instead of recomputed."""
+        ones, so earlier frames' per-step states can be kept instead of recomputed. ``should_stop`` as in
+        :meth:`solve` (a cancelled solve returns nothing; the caller's caches are untouched values)."""
         mu2, spks2, cond2 = self._cfg_batch(mu, spks, cond)
         x = noise
         new_caches = []
         for k, (t2, dt, time_emb) in enumerate(self.step_inputs(mu.dtype)):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"The flow was cancelled before ODE step {k + 1} of {self.cfg.n_timesteps}.")
             v, cache = self.estimator.forward_chunk(
                 x.expand(2, -1, -1), mu2, time_emb, spks2, cond2,
                 caches[k] if caches else None, streaming, keep_cache)

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..checkpoints import load_into, read_state_dict
 from ..config import FlowConfig, ModelConfig, load_config
 from ..errors import GenerationError, InputError
-from .cfm import CFM, official_noise
+from .cfm import CFM, ShouldStop, official_noise
 from .decoder import EstimatorCache
 from .encoder import EncoderCache, UpsampleConformerEncoder
 
@@ -110,25 +110,28 @@ class Flow(nn.Module):
     @torch.inference_mode()
     def inference(self, token: Tensor, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
                   streaming: bool, finalize: bool, noise: Tensor | None = None,
-                  generator: torch.Generator | None = None) -> Tensor:
+                  generator: torch.Generator | None = None, should_stop: ShouldStop | None = None) -> Tensor:
         """Mel [1, 80, T_gen] for ``token`` [1, T] spoken like the prompt (prompt frames removed).
 
         ``streaming``: chunk attention masks (what the reference uses for chunk calls). ``finalize=False``: the
         last ``pre_lookahead_len`` tokens are look-ahead only; their frames are not produced.
         Noise: ``noise`` [1, 80, >= total frames] if given, else drawn from ``generator``, else the reference's
-        fixed noise (:func:`official_noise`)."""
+        fixed noise (:func:`official_noise`). ``should_stop``: asked before every ODE step; True raises
+        :class:`~engine.errors.Cancelled` (cancelling within one estimator pass)."""
         self._check_inputs(token, prompt_token, prompt_feat, embedding)
         return self._one_shot(token, prompt_token, prompt_feat, self.speaker(embedding), streaming, finalize,
-                              noise, generator)
+                              noise, generator, should_stop)
 
     def _one_shot(self, token: Tensor, prompt_token: Tensor, prompt_feat: Tensor, spks: Tensor, streaming: bool,
-                  finalize: bool, noise: Tensor | None, generator: torch.Generator | None) -> Tensor:
+                  finalize: bool, noise: Tensor | None, generator: torch.Generator | None,
+                  should_stop: ShouldStop | None = None) -> Tensor:
         mu = self.encode(token, prompt_token, streaming=streaming, finalize=finalize)
         n_frames, n_prompt = mu.size(2), prompt_feat.size(1)
         if n_prompt > n_frames:
             raise InputError(f"prompt_feat has {n_prompt} frames but the tokens only give {n_frames}.")
         z = self._noise(noise, generator, n_frames, mu.dtype)
-        mel = self.decoder.solve(z, mu, spks, self._cond(prompt_feat, 0, n_frames), streaming)
+        mel = self.decoder.solve(z, mu, spks, self._cond(prompt_feat, 0, n_frames), streaming,
+                                 should_stop=should_stop)
         return mel[:, :, n_prompt:].float()
 
     @torch.inference_mode()
@@ -161,13 +164,13 @@ class Flow(nn.Module):
     # ---------------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def start_stream(self, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
-                     noise: Tensor | None = None, generator: torch.Generator | None = None
-                     ) -> FlowStreamState:
+                     noise: Tensor | None = None, generator: torch.Generator | None = None,
+                     should_stop: ShouldStop | None = None) -> FlowStreamState:
         """A stream state for this prompt, with the prompt chunks that need no generated token already done.
 
         Noise as in :meth:`inference`: ``noise`` (used as given, must be long enough), else drawn from
         ``generator`` chunk by chunk (so it differs from a one-shot draw with the same seed), else the
-        reference's fixed noise."""
+        reference's fixed noise. ``should_stop`` as in :meth:`inference`."""
         self._check_inputs(prompt_token, prompt_token, prompt_feat, embedding)
         if noise is None and generator is None:
             noise = official_noise()
@@ -176,11 +179,12 @@ class Flow(nn.Module):
         state = FlowStreamState(tokens=prompt_token.long(), n_prompt_tokens=prompt_token.size(1),
                                 prompt_feat=prompt_feat, spks=self.speaker(embedding), noise=noise,
                                 generator=generator)
-        return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False)[1]
+        return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False, should_stop=should_stop)[1]
 
     @torch.inference_mode()
     def stream_step(self, state: FlowStreamState, new_tokens: Tensor, finalize: bool, *,
-                    reference_final: bool = False) -> tuple[Tensor, FlowStreamState]:
+                    reference_final: bool = False, should_stop: ShouldStop | None = None
+                    ) -> tuple[Tensor, FlowStreamState]:
         """Add ``new_tokens`` [1, n] (n may be 0) and return the mel frames that became final + the new state.
 
         Without ``finalize`` a chunk of ``static_chunk_size`` tokens is produced once the ``pre_lookahead_len``
@@ -189,7 +193,8 @@ class Flow(nn.Module):
         look-ahead), or with ``reference_final=True`` the way the reference's last call does it: one
         non-streaming (full attention) pass over the whole utterance, of which the frames not yet returned
         are kept (exact reference output, at the cost of recomputing everything once). Prompt frames are
-        never returned. Returns [1, 80, m] (m may be 0)."""
+        never returned. Returns [1, 80, m] (m may be 0). ``should_stop`` as in :meth:`inference`; a cancelled
+        step raises and leaves ``state`` (a value) as it was."""
         if state.finished:
             raise GenerationError("This flow stream is finalized; start a new one for the next utterance.")
         if new_tokens.dim() != 2 or new_tokens.size(0) != 1:
@@ -202,19 +207,20 @@ class Flow(nn.Module):
             end = (max(n - lookahead, 0) // chunk) * chunk
         state = replace(state, tokens=tokens)
         if finalize and reference_final:
-            return self._reference_final(state)
+            return self._reference_final(state, should_stop)
         if end <= state.done:
             if finalize:
                 state = replace(state, finished=True)
             return tokens.new_zeros(1, 80, 0, dtype=torch.float32), state
-        mel, state = self._advance(state, end, finalize)
+        mel, state = self._advance(state, end, finalize, should_stop)
         return mel, replace(state, finished=finalize)
 
-    def _reference_final(self, state: FlowStreamState) -> tuple[Tensor, FlowStreamState]:
+    def _reference_final(self, state: FlowStreamState, should_stop: ShouldStop | None = None
+                         ) -> tuple[Tensor, FlowStreamState]:
         p, ratio = state.n_prompt_tokens, self.frames_per_token
         noise = self._extend_noise(state, state.tokens.size(1) * ratio)
         mel = self._one_shot(state.tokens[:, p:], state.tokens[:, :p], state.prompt_feat, state.spks,
-                             streaming=False, finalize=True, noise=noise, generator=None)
+                             streaming=False, finalize=True, noise=noise, generator=None, should_stop=should_stop)
         emitted = max(0, state.done * ratio - state.prompt_feat.size(1))
         final = replace(state, noise=noise, done=state.tokens.size(1), encoder=EncoderCache(), decoder=None,
                         finished=True)
@@ -231,7 +237,8 @@ class Flow(nn.Module):
             noise = torch.cat([noise, more.to(noise)], dim=2)
         return noise
 
-    def _advance(self, state: FlowStreamState, end: int, finalize: bool) -> tuple[Tensor, FlowStreamState]:
+    def _advance(self, state: FlowStreamState, end: int, finalize: bool, should_stop: ShouldStop | None = None
+                 ) -> tuple[Tensor, FlowStreamState]:
         start, lookahead, ratio = state.done, self.cfg.pre_lookahead_len, self.frames_per_token
         x = self.embed_tokens(state.tokens[:, start:end])
         context = None if finalize else self.embed_tokens(state.tokens[:, end:end + lookahead])
@@ -243,7 +250,7 @@ class Flow(nn.Module):
         z = noise[:, :, f0:f1].to(mu.dtype)
         cond = self._cond(state.prompt_feat, f0, f1 - f0)
         mel, dec_caches = self.decoder.solve_chunk(z, mu, state.spks, cond, state.decoder, streaming=True,
-                                                   keep_cache=not finalize)
+                                                   keep_cache=not finalize, should_stop=should_stop)
         first_out = max(state.prompt_feat.size(1), f0)
         out = mel[:, :, first_out - f0:].float()
         return out, replace(state, noise=noise, done=end, encoder=enc_cache,

@@ -1,14 +1,17 @@
 """Flow (encoder + CFM): reference parity, official-size layout, incremental streaming."""
 from __future__ import annotations
 
+import copy
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from engine.config import official_config
-from engine.errors import GenerationError, InputError
+from engine.errors import Cancelled, GenerationError, InputError
 from engine.flow import Flow, load_flow
 from engine.parity import Fixture
 from engine.parity import flow as flow_parity
@@ -128,3 +131,61 @@ def test_bad_inputs(flow, case):
     with pytest.raises(InputError, match="prompt_feat"):
         flow.inference(case["token"], case["prompt_token"], case["prompt_feat"][0], case["embedding"],
                        streaming=False, finalize=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cancelling between ODE steps, and the stream state's dtype
+# ---------------------------------------------------------------------------------------------------------
+def _slow_estimator(monkeypatch, estimator, stop: threading.Event, started: threading.Event) -> list[bool]:
+    """Make every estimator call take 50 ms; the first one also waits until another thread has cancelled, so
+    the cancel lands during a call. Returns, per call, whether the stop flag was already set when it began."""
+    real = estimator.forward_chunk
+    began_after_stop: list[bool] = []
+
+    def slow(*args, **kwargs):
+        began_after_stop.append(stop.is_set())
+        if len(began_after_stop) == 1:
+            started.set()
+            assert stop.wait(10), "the cancelling thread never cancelled"
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "forward_chunk", slow)
+    return began_after_stop
+
+
+@pytest.mark.parametrize("how", ["inference", "stream_step"])
+def test_cancel_from_another_thread_stops_before_the_next_ode_step(flow, case, monkeypatch, how):
+    stop, started = threading.Event(), threading.Event()
+    calls = _slow_estimator(monkeypatch, flow.decoder.estimator, stop, started)
+    canceller = threading.Thread(target=lambda: started.wait(10) and stop.set())
+    canceller.start()
+    with pytest.raises(Cancelled, match="ODE step 2 of 10"):
+        if how == "inference":
+            flow.inference(case["token"], case["prompt_token"], case["prompt_feat"], case["embedding"],
+                           streaming=False, finalize=True, noise=case["noise"], should_stop=stop.is_set)
+        else:
+            state = flow.start_stream(case["prompt_token"][:, :0], case["prompt_feat"][:, :0], case["embedding"],
+                                      noise=case["noise"])
+            flow.stream_step(state, case["token"][:, :40], finalize=False, should_stop=stop.is_set)
+    canceller.join(10)
+    # The step running when the cancel came finished; no estimator pass began after it.
+    assert calls == [False]
+
+
+def test_stream_state_is_kept_in_the_flow_dtype(flow, case):
+    """A bf16 flow caches bf16 keys/values (half the memory of fp32); an fp32 flow keeps fp32."""
+    from engine.bench_flow import state_mb
+
+    sizes = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        f = flow if dtype == torch.float32 else copy.deepcopy(flow).to(dtype)
+        state = f.start_stream(case["prompt_token"], case["prompt_feat"].to(dtype), case["embedding"].to(dtype),
+                               noise=case["noise"])
+        mel, state = f.stream_step(state, case["token"][:, :40], finalize=False)
+        tensors = [t for kv in state.encoder.kv for t in kv]
+        tensors += [t for c in state.decoder for kv in c.kv for t in kv] + [t for c in state.decoder for t in c.convs]
+        assert tensors and {t.dtype for t in tensors} == {dtype}
+        assert mel.dtype == torch.float32 and torch.isfinite(mel).all()
+        sizes[dtype] = state_mb(state)
+    assert sizes[torch.bfloat16] == pytest.approx(sizes[torch.float32] / 2, rel=0.01)
