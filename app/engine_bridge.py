@@ -52,31 +52,49 @@ class ReferenceReport:
 
 # ---- engine -----------------------------------------------------------------------------------
 ENGINE_MODES = {"clone": "zero_shot", "cross_lingual": "cross_lingual", "instruct": "instruct"}
-PRECISIONS = {"auto": "fp32", "float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+
+def precision_choices() -> tuple[str, ...]:
+    """The precision list of the model manager: the engine's own (``auto`` first)."""
+    from engine.pipeline import PRECISIONS
+
+    return PRECISIONS
+
+
+def precision_choice(saved: str) -> str:
+    """A saved precision setting as one of :func:`precision_choices` (older settings said "float32" etc.)."""
+    from engine.errors import ConfigError
+    from engine.pipeline import precision_name
+
+    try:
+        return precision_name(saved)
+    except ConfigError:
+        return "auto"
 
 
 def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto") -> Any:
     from engine import Engine
 
-    return Engine.load(Path(model_dir), device=device, dtype=PRECISIONS.get(precision, precision))
+    return Engine.load(Path(model_dir), device=device, dtype=precision_choice(precision))
 
 
 def describe_engine(engine: Any) -> str:
-    """"cpu · float32" style summary for the status bar."""
-    return f"{engine.device} · {str(engine.dtype).replace('torch.', '')}"
+    """"cpu · fp32" style summary for the status bar."""
+    return f"{engine.device} · {engine.precision.name}"
 
 
 def planned_device(device: str = "auto", precision: str = "auto") -> str:
-    """Which device/precision a load with these settings would use (model manager, status bar)."""
+    """Which device/precision a load with these settings would use (model manager, status bar);
+    the engine decides what "auto" means (``engine.pipeline.pick_precision``)."""
     from engine.errors import ConfigError
-    from engine.pipeline import pick_device, pick_dtype
+    from engine.pipeline import pick_device, pick_precision
 
     try:
         dev = pick_device(device)
-        dtype = pick_dtype(PRECISIONS.get(precision, precision), dev)
+        plan = pick_precision(precision_choice(precision), dev)
     except ConfigError as error:
         return f"not available: {error}"
-    return f"{dev} · {str(dtype).replace('torch.', '')}"
+    return f"{dev} · {plan.describe()}"
 
 
 def make_voice(engine: Any, audio: np.ndarray, sample_rate: int, transcript: str, name: str = "voice") -> Any:

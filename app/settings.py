@@ -42,7 +42,7 @@ class Settings:
     # Model: the folder of an official-layout CosyVoice2-0.5B model; "" = not chosen yet.
     model_dir: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
-    precision: str = "auto"  # "auto", "float32", "float16", "bfloat16"
+    precision: str = "auto"  # "auto" or an engine precision: "fp32", "bf16", "fp16", "int8"
     # Output
     output_dir: str = ""
     export_float: bool = False  # False: 16-bit PCM WAV; True: 32-bit float WAV

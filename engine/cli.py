@@ -177,6 +177,7 @@ def cmd_download(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .hub import DEFAULT_REPO_ID
+    from .pipeline import PRECISIONS  # Engine.load resolves "auto" (engine.pipeline.pick_precision)
 
     p = argparse.ArgumentParser(prog="timbre", description="Timbre voice cloning (CosyVoice 2) from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -185,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--model", default=os.environ.get("TIMBRE_MODEL", DEFAULT_REPO_ID),
                         help="model folder or Hugging Face repo id (default: $TIMBRE_MODEL or %(default)s)")
         sp.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-        sp.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+        sp.add_argument("--dtype", default="auto", choices=PRECISIONS,
+                        help="auto (fp32 on CPU and MPS, bf16/fp16 on CUDA) | fp32 | bf16 | fp16 (GPU) | "
+                             "int8 (CPU: int8 LM weights, fp32 flow)")
         sp.add_argument("--offline", action="store_true", help="never use the network")
         sp.add_argument("--normalizer", default="wetext", choices=["wetext", "inflect", "none"])
 

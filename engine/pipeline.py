@@ -18,6 +18,12 @@ then hops of 50, 100, 100, ... tokens; the last call takes the rest. Everything 
 requests lives in local variables of the generator (token list, flow noise, vocoder state), so
 nothing leaks from one call to the next, and the same seed, input and device give the same samples.
 
+By default the chunks of a streamed sentence come from the incremental flow (each chunk computed once
+against cached keys/values, flat cost per chunk) and its last call finishes with the same streaming masks;
+``Engine.load(incremental_flow=False)`` gives the reference's recomputing calls and full-attention final
+call instead. A non-streamed sentence is always the official non-streaming call. What each precision
+choice (fp32, bf16, fp16, int8) runs in is decided in one place, :func:`pick_precision`.
+
 Randomness: three private ``torch.Generator`` s per request, all seeded from ``request.seed``: the LM
 sampler, the flow noise (one fixed buffer per request: seed 0 gives the official fixed noise) and
 the HiFT excitation. Separate generators keep the LM tokens independent of how often the vocoder
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Sequence
@@ -172,10 +179,39 @@ class SentenceAudio:
 
 
 # --------------------------------------------------------------------------------------------
-# Device and dtype
+# Device and precision
 # --------------------------------------------------------------------------------------------
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-           "fp16": torch.float16, "float16": torch.float16}
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "int8")
+"""What :meth:`Engine.load` (``dtype=``), the CLI (``--dtype``) and the app's precision list accept."""
+
+_PRECISION_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16",
+                      torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+_TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What one precision choice runs each network in (the answer of :func:`pick_precision`).
+
+    name: the concrete choice (never ``auto``). lm: how the LM's weights are converted
+    (:func:`engine.llm.speech_lm.convert_lm`'s names, plus ``fp16``). flow: the flow's compute dtype
+    (encoder, CFM estimator and its streaming K/V caches). hift: always fp32 (its iSTFT, exp and
+    phase sums lose too much in 16 bits).
+    """
+
+    name: str
+    lm: str
+    flow: torch.dtype
+    hift: torch.dtype = torch.float32
+
+    def describe(self) -> str:
+        """One line for the model manager: ``int8 (LM int8 weights + bf16 activations, flow fp32, HiFT fp32)``."""
+        lm = {"int8w": "int8 weights + bf16 activations", "int8": "int8 dynamic"}.get(self.lm, self.lm)
+        return f"{self.name} (LM {lm}, flow {_dtype_name(self.flow)}, HiFT {_dtype_name(self.hift)})"
+
+
+def _dtype_name(dt: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dt, str(dt))
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -198,19 +234,65 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+@lru_cache(maxsize=1)
+def _int8_weight_kernel_works() -> bool:
+    """Whether this torch build runs the int8-weight x bf16-activation CPU kernel ``int8w`` needs."""
+    op = getattr(torch, "_weight_int8pack_mm", None)
+    if op is None:
+        return False
+    try:
+        w = torch.ones(8, 32, dtype=torch.int8)
+        op(torch.ones(1, 32, dtype=torch.bfloat16), w, torch.ones(8, dtype=torch.bfloat16))
+    except (RuntimeError, NotImplementedError):
+        return False
+    return True
+
+
+def precision_name(precision: str | torch.dtype) -> str:
+    """The canonical name of a precision choice (``auto`` stays ``auto``; ``float32`` -> ``fp32``, ...)."""
+    key = precision if isinstance(precision, torch.dtype) else str(precision).strip().lower()
+    name = _PRECISION_ALIASES.get(key, key)
+    if name not in PRECISIONS:
+        raise ConfigError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
+    return name
+
+
+def pick_precision(precision: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> Precision:
+    """The one place that decides what a precision choice means on a device (engine, CLI and app use it).
+
+    * ``auto``: fp32 on CPU and MPS; on CUDA bf16 if the GPU supports it, else fp16.
+    * ``fp32``: every network in float32, like the official code (the parity reference).
+    * ``bf16``: LM and flow in bfloat16, HiFT fp32. About half the memory traffic; native speed on CPUs with
+      AVX512-BF16/AMX and on recent GPUs, slow emulation on older CPUs.
+    * ``fp16``: LM and flow in float16, HiFT fp32. CUDA and MPS only (CPUs have no fast fp16 matmul).
+    * ``int8``: CPU only. The LM's decoder-layer Linears hold int8 weights (``convert_lm`` ``int8w``: bf16
+      activations, so outlier channels cost no accuracy; falls back to dynamic ``int8`` quantisation when this
+      torch lacks that kernel); embeddings and ``llm_decoder`` keep full resolution. Flow and HiFT stay fp32.
+
+    Aliases ``float32``/``bfloat16``/``float16`` and torch dtypes are accepted. Unsupported combinations raise
+    :class:`ConfigError` saying what to pick instead.
+    """
+    dev = pick_device(device) if isinstance(device, str) else device
+    name = precision_name(precision)
+    if name == "auto":
+        if dev.type == "cuda":
+            name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            name = "fp32"
+    if name == "fp16" and dev.type == "cpu":
+        raise ConfigError("fp16 is not supported on the CPU; use fp32, bf16 or int8 (or auto).")
+    if name == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("This GPU does not support bf16; use fp16 or fp32 (or auto).")
+    if name == "int8":
+        if dev.type != "cpu":
+            raise ConfigError(f"int8 is a CPU precision; on {dev.type} use fp16 or bf16 (or auto).")
+        return Precision("int8", "int8w" if _int8_weight_kernel_works() else "int8", torch.float32)
+    return Precision(name, name, _TORCH_DTYPES[name])
+
+
 def pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """fp32 everywhere; bf16 on CPU, CUDA (if supported) and MPS; fp16 on CUDA and MPS only."""
-    if isinstance(dtype, torch.dtype):
-        dt = dtype
-    elif str(dtype).lower() in _DTYPES:
-        dt = _DTYPES[str(dtype).lower()]
-    else:
-        raise ConfigError(f"Unknown precision {dtype!r}; use fp32, bf16 or fp16.")
-    if dt == torch.float16 and device.type == "cpu":
-        raise ConfigError("fp16 is not supported on the CPU; use fp32 or bf16.")
-    if dt == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("This GPU does not support bf16; use fp16 or fp32.")
-    return dt
+    """The flow's compute dtype for a precision choice (see :func:`pick_precision`; int8 gives fp32)."""
+    return pick_precision(dtype, device).flow
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,6 +332,7 @@ def speak_tokens(
     cancel: CancelToken | None = None,
     watchdog: Watchdog | None = None,
     incremental_flow: bool = False,
+    official_final: bool | None = None,
     chunk_size: int = 25,
     pre_lookahead: int = 3,
     max_hop: int = 100,
@@ -260,15 +343,33 @@ def speak_tokens(
     """Turn a stream of LM speech tokens into waveform pieces (one sentence).
 
     prompt_token [1, P] int, prompt_feat [1, 2P, 80], embedding [1, 192] (the flow prompt).
-    ``incremental_flow``: encode/integrate only new chunks (:meth:`Flow.stream_step`) instead of the
-    official chunk calls that re-run the flow over all tokens so far (exact, but chunk k costs O(k)).
-    ``on_call`` receives a dict per token2wav call (n_tokens, token_offset, stream, finalize): the
-    parity check compares it with the official schedule.
+
+    Flow computation (the schedule of calls is the official one in every case):
+
+    * ``stream=False``: one official non-streaming call (full attention) over the whole sentence.
+    * ``stream=True, incremental_flow=False``: the official chunk calls, each re-running the flow over
+      all tokens so far (exact reference output, but chunk k costs O(k)).
+    * ``stream=True, incremental_flow=True``: each chunk call encodes/integrates only its new tokens
+      (:meth:`Flow.stream_step`, flat cost per chunk); the chunks equal the recomputing ones.
+
+    ``official_final``: whether the last call of a streamed sentence is the reference's full-attention
+    pass over the whole sentence (``streaming=False``: every frame sees the future, one O(N) pass, and its
+    tail differs from what the chunks' streaming masks would give) or is finished with the streaming masks
+    like the chunks were (cheap when incremental). ``None``: official for the recomputing flow (it
+    reproduces the reference), streaming masks for the incremental one.
+
+    ``cancel`` is checked after every LM token, before every ODE step of the flow and around every
+    HiFT call. ``on_call`` receives a dict per token2wav call (n_tokens, token_offset, stream, finalize;
+    ``stream`` is the attention actually used): the parity check compares it with the official schedule.
     """
     from .token2wav import VocoderState, token_hop_schedule, vocode_chunk
 
     clock = clock or _Clock()
     device = prompt_feat.device
+    incremental = incremental_flow and stream  # a non-streamed sentence is one official call either way
+    if official_final is None:
+        official_final = not incremental
+    should_stop = (lambda: cancel.cancelled) if cancel is not None else None
     tokens: list[int] = []
     voc_state = VocoderState()
     hops = token_hop_schedule(int(prompt_token.shape[1]), chunk_size, pre_lookahead, max_hop)
@@ -281,27 +382,38 @@ def speak_tokens(
     def tok_tensor(n: int) -> torch.Tensor:
         return torch.tensor([tokens[:n]], dtype=torch.int32, device=device)
 
+    def check_cancel() -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled("Synthesis")
+
     def vocode(mel: torch.Tensor, finalize: bool) -> torch.Tensor:
         nonlocal voc_state
+        check_cancel()  # between flow and HiFT: a long sentence's HiFT call can take a second on a CPU
         t0 = time.perf_counter()
         wave, voc_state = vocode_chunk(hift, mel, voc_state, finalize=finalize, speed=speed,
                                        noise=hift_noise, generator=hift_generator)
         clock.vocoder += time.perf_counter() - t0
+        check_cancel()
         return wave.reshape(-1).float().cpu()
 
-    def flow_call(n_tokens: int, offset: int, streaming: bool, finalize: bool) -> torch.Tensor:
+    def flow_call(n_tokens: int, offset: int, finalize: bool) -> torch.Tensor:
         nonlocal flow_state, fed
+        # Chunk calls use the streaming masks; the last call of a streamed sentence too unless official_final.
+        streaming = stream and not (finalize and official_final)
         if on_call is not None:
             on_call({"n_tokens": n_tokens, "token_offset": offset, "stream": streaming, "finalize": finalize})
         t0 = time.perf_counter()
-        if incremental_flow:
+        if incremental:
             if flow_state is None:
-                flow_state = flow.start_stream(prompt_token, prompt_feat, embedding, noise=flow_noise)
-            mel, flow_state = flow.stream_step(flow_state, tok_tensor(n_tokens)[:, fed:], finalize=finalize)
+                flow_state = flow.start_stream(prompt_token, prompt_feat, embedding, noise=flow_noise,
+                                               should_stop=should_stop)
+            mel, flow_state = flow.stream_step(flow_state, tok_tensor(n_tokens)[:, fed:], finalize=finalize,
+                                               reference_final=finalize and official_final,
+                                               should_stop=should_stop)
             fed = n_tokens
         else:
             mel = flow.inference(tok_tensor(n_tokens), prompt_token, prompt_feat, embedding,
-                                 streaming=streaming, finalize=finalize, noise=flow_noise)
+                                 streaming=streaming, finalize=finalize, noise=flow_noise, should_stop=should_stop)
             mel = mel[:, :, offset * token_mel_ratio:]
         clock.flow += time.perf_counter() - t0
         return mel
@@ -318,7 +430,7 @@ def speak_tokens(
                 break
             if stream and len(tokens) >= hop.n_tokens:
                 clock.lm += time.perf_counter() - t_lm
-                mel = flow_call(hop.n_tokens, token_offset, True, False)
+                mel = flow_call(hop.n_tokens, token_offset, False)
                 if mel.shape[2] > 0:
                     yield SentenceAudio(vocode(mel, False), False, len(tokens))
                 token_offset += hop.hop
@@ -338,8 +450,8 @@ def speak_tokens(
         tokens[:] = _trim_loop(tokens, watchdog)
     if not tokens:
         return
-    # The last call takes every token (the official final call: streaming=False, finalize=True).
-    mel = flow_call(len(tokens), token_offset if stream else 0, False, True)
+    # The last call takes every token (official: streaming=False, finalize=True; see official_final).
+    mel = flow_call(len(tokens), token_offset if stream else 0, True)
     yield SentenceAudio(vocode(mel, True), True, len(tokens), stopped)
 
 
@@ -364,11 +476,14 @@ def _trim_loop(tokens: list[int], wd: Watchdog) -> list[int]:
 class Engine:
     """A loaded model: LM + flow + HiFT + frontend on one device. Stateless between requests.
 
-    Not thread-safe: use it from one thread at a time (the app's worker thread).
+    ``dtype`` is the flow's compute dtype (what prompt features are cast to); ``precision`` says what
+    every network runs in (:func:`pick_precision`). Not thread-safe: use it from one thread at a time
+    (the app's worker thread).
     """
 
     def __init__(self, model_dir: Path, cfg: ModelConfig, lm, flow, hift, frontend, text_frontend,
-                 device: torch.device, dtype: torch.dtype, incremental_flow: bool = False):
+                 device: torch.device, dtype: torch.dtype, incremental_flow: bool = True, *,
+                 official_final: bool | None = None, precision: Precision | None = None):
         self.model_dir = model_dir
         self.cfg = cfg
         self.lm = lm
@@ -378,42 +493,59 @@ class Engine:
         self.text = text_frontend
         self.device = device
         self.dtype = dtype
+        self.precision = precision or Precision(_dtype_name(dtype), _dtype_name(dtype), dtype)
         self.incremental_flow = incremental_flow
+        self.official_final = official_final
 
     @property
     def sample_rate(self) -> int:
         return self.cfg.sample_rate
 
     @classmethod
-    def load(cls, source: str | Path, *, device: str | torch.device = "auto", dtype: str | torch.dtype = "fp32",
+    def load(cls, source: str | Path, *, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",
              cache_dir: str | Path | None = None, endpoint: str | None = None, offline: bool = False,
              progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-             normalizer: str = "wetext", incremental_flow: bool = False) -> "Engine":
+             normalizer: str = "wetext", incremental_flow: bool = True,
+             official_final: bool | None = None) -> "Engine":
         """Open an official-layout model folder, or download a Hugging Face repo id first.
 
-        dtype applies to the LM and the flow; HiFT always runs in fp32 (its iSTFT and exp need it).
+        dtype: one of :data:`PRECISIONS` (see :func:`pick_precision` for exactly what each runs in):
+        ``auto`` (fp32 on CPU and MPS, bf16 or else fp16 on CUDA), ``fp32`` (the reference), ``bf16``
+        (LM + flow bf16), ``fp16`` (LM + flow fp16; CUDA/MPS only), ``int8`` (CPU only: LM decoder
+        Linears with int8 weights, flow fp32). HiFT always runs in fp32.
+        incremental_flow: streamed sentences run the flow chunk by chunk against cached keys/values
+        (flat cost per chunk, same chunks as the reference) instead of the reference's calls that
+        re-run it over every token so far (chunk k costs O(k)). Non-streamed requests always make the
+        official non-streaming call.
+        official_final: the last call of a streamed sentence is the reference's full-attention pass
+        over the whole sentence (True) or uses the streaming masks like the chunks (False). None:
+        official only with ``incremental_flow=False``. See :func:`speak_tokens`.
         normalizer: ``wetext`` (default), ``inflect`` (the reference's English fallback) or ``none``.
         """
         from .flow.flow import load_flow
         from .frontend.frontend import Frontend
         from .frontend.text import TextFrontend
         from .hub import resolve_model_dir
-        from .llm.speech_lm import load_lm
+        from .llm.speech_lm import convert_lm, load_lm
         from .vocoder.hift import load_hift
 
         model_dir = resolve_model_dir(source, cache_dir=cache_dir, endpoint=endpoint, offline=offline,
                                       progress=progress, cancel=cancel)
         dev = pick_device(device)
-        dt = pick_dtype(dtype, dev)
+        prec = pick_precision(dtype, dev)
         cfg = load_config(model_dir)
-        lm = load_lm(model_dir, cfg, dev, dt)
+        if prec.lm in _TORCH_DTYPES:
+            lm = load_lm(model_dir, cfg, dev, _TORCH_DTYPES[prec.lm])
+        else:  # int8 / int8w: quantise the fp32 weights (CPU only, checked by pick_precision)
+            lm = convert_lm(load_lm(model_dir, cfg, dev, torch.float32), prec.lm)
         if cancel is not None:
             cancel.raise_if_cancelled("Loading the model")
-        flow = load_flow(model_dir, cfg, dev, dt)
-        hift = load_hift(model_dir, cfg, dev, torch.float32)
+        flow = load_flow(model_dir, cfg, dev, prec.flow)
+        hift = load_hift(model_dir, cfg, dev, prec.hift)
         frontend = Frontend.from_model_dir(model_dir)
         text = TextFrontend(frontend.tokenizer, normalizer)  # type: ignore[arg-type]
-        return cls(model_dir, cfg, lm, flow, hift, frontend, text, dev, dt, incremental_flow)
+        return cls(model_dir, cfg, lm, flow, hift, frontend, text, dev, prec.flow, incremental_flow,
+                   official_final=official_final, precision=prec)
 
     # ---- voices ----------------------------------------------------------------------------
     def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,
@@ -510,7 +642,8 @@ class Engine:
                     embedding=inputs.flow_embedding.to(self.device, self.dtype),
                     stream=r.stream, speed=r.speed, n_text=n_text, flow_noise=flow_noise,
                     hift_generator=hift_gen, cancel=cancel, watchdog=r.watchdog,
-                    incremental_flow=self.incremental_flow, chunk_size=self.cfg.chunk_size,
+                    incremental_flow=self.incremental_flow, official_final=self.official_final,
+                    chunk_size=self.cfg.chunk_size,
                     pre_lookahead=self.cfg.flow.pre_lookahead_len, token_mel_ratio=self.cfg.token_mel_ratio,
                     clock=clock):
                 if piece.watchdog and r.on_runaway == "raise":
@@ -537,6 +670,7 @@ class Engine:
 
 
 __all__ = [
-    "AudioChunk", "CancelToken", "Cancelled", "ChunkTimings", "Engine", "MODES", "SynthesisRequest", "Watchdog",
-    "pick_device", "pick_dtype", "speak_tokens",
+    "AudioChunk", "CancelToken", "Cancelled", "ChunkTimings", "Engine", "MODES", "PRECISIONS", "Precision",
+    "SynthesisRequest", "Watchdog", "pick_device", "pick_dtype", "pick_precision", "precision_name",
+    "speak_tokens",
 ]

@@ -51,14 +51,15 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, TimbreError):
         return str(error)
     if isinstance(error, MemoryError):
-        return "Out of memory. Close other programs, or pick float16/bfloat16 precision in Settings."
+        return ("Out of memory. Close other programs, or pick a smaller precision in Models… "
+                "(fp16/bf16 on a GPU, int8 on the CPU).")
     return (f"Unexpected error: {type(error).__name__}: {error}. "
             "Try again; if it keeps happening, restart Timbre and report the log.")
 
 
 class SynthesisWorker(QObject):
     engineLoading = Signal(str)  # noqa: N815
-    engineReady = Signal(str)  # summary "cpu · float32"  # noqa: N815
+    engineReady = Signal(str)  # summary "cpu · fp32"  # noqa: N815
     engineFailed = Signal(str)  # noqa: N815
     voiceMade = Signal(int, object)  # request id, voice  # noqa: N815
     voiceFailed = Signal(int, str)  # noqa: N815

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from engine import Cancelled, CancelToken, GenerationError, InputError, TextInputError
 from engine.cli import write_wav
-from engine.pipeline import MODES, Engine, SynthesisRequest, Watchdog, pick_device, pick_dtype
+from engine.pipeline import (MODES, PRECISIONS, Engine, Precision, SynthesisRequest, Watchdog, pick_device, pick_dtype,
+                             pick_precision, precision_name)
 from engine.voices import VoiceLibrary
 
 PROMPT_TEXT = "Hello there, this is a short prompt for voice cloning."
@@ -61,10 +63,28 @@ def test_each_mode_to_a_wav(engine, voice, mode, tmp_path):
     assert np.abs(data - audio).max() < 1e-4 + 1 / 32768 * 2
 
 
-def test_stream_matches_offline_length_and_has_no_seam_clicks(engine, voice):
-    req = _req(voice, watchdog=Watchdog(max_tokens_per_text_token=5.0))
-    streamed, s = _run(engine, req)
-    offline, o = _run(engine, replace(req, stream=False))
+def _variant(engine: Engine, **kw) -> Engine:
+    """The same loaded networks with other flow options."""
+    return Engine(engine.model_dir, engine.cfg, engine.lm, engine.flow, engine.hift, engine.frontend, engine.text,
+                  engine.device, engine.dtype, precision=engine.precision, **kw)
+
+
+@pytest.fixture(scope="module")
+def recomputing(engine: Engine) -> Engine:
+    """The reference's streaming: every chunk call re-runs the flow over all tokens, full-attention final call."""
+    return _variant(engine, incremental_flow=False)
+
+
+LONGER = Watchdog(max_tokens_per_text_token=5.0)  # enough tokens for a chunk call + the final call
+WAVE_TOL = 2e-3  # engine.parity.e2e's waveform tolerance: float-rounding differences, amplified by HiFT
+
+
+@pytest.mark.parametrize("flow_mode", ["incremental", "recomputing"])
+def test_stream_matches_offline_length_and_has_no_seam_clicks(engine, recomputing, voice, flow_mode):
+    e = engine if flow_mode == "incremental" else recomputing
+    req = _req(voice, watchdog=LONGER)
+    streamed, s = _run(e, req)
+    offline, o = _run(e, replace(req, stream=False))
     assert len(streamed) >= 2 and len(offline) == 1
     # Same tokens (the LM does not depend on how audio was cut), same total length.
     assert streamed[-1].n_speech_tokens == offline[-1].n_speech_tokens
@@ -123,6 +143,38 @@ def test_sentences_pause_and_fade(engine, voice):
     first1 = next(c for c in chunks if c.sentence_index == 1)
     assert abs(first1.samples[0]) < 0.05  # faded in from silence: no click at the seam
     assert chunks[-1].is_last and chunks[-1].n_sentences == 2
+
+
+def test_default_engine_streams_incrementally(engine):
+    assert engine.incremental_flow and engine.official_final is None
+    assert engine.precision.name == "fp32" and engine.dtype == torch.float32  # auto on CPU
+
+
+def test_streaming_paths_agree(engine, recomputing, voice):
+    """Incremental chunks equal the recomputing (reference) chunks; the final call is the reference's
+    full-attention pass with official_final=True and the streaming-mask pass otherwise, on both paths."""
+    req = _req(voice, watchdog=LONGER)
+    reference, _ = _run(recomputing, req)  # official chunks + official final
+    fast, _ = _run(engine, req)  # incremental chunks + streaming-mask final (the default)
+    inc_official, _ = _run(_variant(engine, official_final=True), req)
+    rec_streaming_final, _ = _run(_variant(engine, incremental_flow=False, official_final=False), req)
+    assert len(reference) >= 2  # at least one chunk call and the final call
+    for chunks in (fast, inc_official, rec_streaming_final):
+        assert [c.samples.shape for c in chunks] == [c.samples.shape for c in reference]
+        for a, b in zip(chunks[:-1], reference[:-1]):
+            np.testing.assert_allclose(a.samples, b.samples, atol=WAVE_TOL)
+    np.testing.assert_allclose(inc_official[-1].samples, reference[-1].samples, atol=WAVE_TOL)
+    np.testing.assert_allclose(fast[-1].samples, rec_streaming_final[-1].samples, atol=WAVE_TOL)
+    # The two kinds of final call really are different computations (full attention sees the future).
+    assert np.abs(fast[-1].samples - reference[-1].samples).max() > 10 * WAVE_TOL
+
+
+def test_non_streamed_requests_make_the_official_call(engine, recomputing, voice):
+    req = _req(voice, watchdog=LONGER, stream=False)
+    a, _ = _run(engine, req)
+    b, _ = _run(recomputing, req)
+    assert len(a) == len(b) == 1
+    np.testing.assert_array_equal(a[0].samples, b[0].samples)
 
 
 def test_cancel_from_another_thread_is_quick(engine, voice):
@@ -203,10 +255,113 @@ def test_device_and_dtype_choice():
 
     assert pick_device("auto").type in ("cuda", "mps", "cpu")
     assert pick_device("cpu").type == "cpu"
-    import torch
-
     assert pick_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ConfigError, match="fp16"):
         pick_dtype("fp16", torch.device("cpu"))
     with pytest.raises(ConfigError):
         pick_dtype("int3", torch.device("cpu"))
+
+
+def test_precision_choices_are_decided_in_one_place():
+    from engine.cli import build_parser
+    from engine.errors import ConfigError
+
+    cpu = torch.device("cpu")
+    assert PRECISIONS == ("auto", "fp32", "bf16", "fp16", "int8")
+    assert pick_precision("auto", cpu) == Precision("fp32", "fp32", torch.float32)
+    assert pick_precision("bfloat16", cpu) == Precision("bf16", "bf16", torch.bfloat16)  # old app settings
+    assert pick_precision(torch.float32, cpu).name == "fp32"
+    int8 = pick_precision("int8", cpu)
+    assert int8.lm in ("int8w", "int8") and int8.flow == torch.float32 and int8.hift == torch.float32
+    assert "flow fp32" in int8.describe()
+    assert all(p.hift == torch.float32 for p in map(lambda n: pick_precision(n, cpu), ("fp32", "bf16", "int8")))
+    assert precision_name("float16") == "fp16" and precision_name("AUTO") == "auto"
+    with pytest.raises(ConfigError, match="fp32, bf16 or int8"):
+        pick_precision("fp16", cpu)
+    with pytest.raises(ConfigError, match="CPU precision.*fp16 or bf16"):
+        pick_precision("int8", torch.device("mps"))
+    with pytest.raises(ConfigError, match="auto, fp32, bf16, fp16, int8"):
+        pick_precision("fp8", cpu)
+    # The CLI offers exactly the engine's choices and leaves "auto" to the engine.
+    args = build_parser().parse_args(["synth", "--text", "x", "-o", "x.wav"])
+    assert args.dtype == "auto"
+    for name in PRECISIONS:
+        assert build_parser().parse_args(["synth", "--dtype", name, "-o", "x.wav"]).dtype == name
+
+
+def _greedy_picks(engine: Engine, voice, forced: list[int] | None = None, text: str = "Tiny models talk a lot."):
+    """The LM's greedy choice at every step. With ``forced`` the LM is fed those tokens instead of its own
+    (teacher forcing), so one early disagreement does not make every later step differ."""
+    from engine.frontend.frontend import PromptFeatures
+
+    eos = engine.cfg.lm.speech_token_size
+    prompt = PromptFeatures(voice.speech_tokens.reshape(1, -1), voice.speech_feat[None], voice.embedding[None])
+    inputs = engine._inputs(_req(voice, text=text), text, prompt)
+    picks: list[int] = []
+
+    def sampler(scores, decoded, generator):
+        picks.append(int(torch.argmax(scores[:eos])))
+        return forced[len(decoded)] if forced is not None else picks[-1]
+
+    # Never EOS (argmax over speech tokens only): both runs take max_len = 4 tokens per text token.
+    for _ in engine.lm.generate(inputs.text.reshape(-1), inputs.prompt_text.reshape(-1),
+                                inputs.llm_prompt_speech_token.reshape(-1), generator=torch.Generator(),
+                                sampler=sampler, max_token_text_ratio=4):
+        pass
+    return picks
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_each_cpu_precision_end_to_end(engine, voice, tiny_model_dir, precision):
+    e = Engine.load(tiny_model_dir, device="cpu", dtype=precision, normalizer="none")
+    assert e.precision.name == precision and e.incremental_flow
+    flow_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    assert {p.dtype for p in e.flow.parameters()} == {flow_dtype} and e.dtype == flow_dtype
+    assert {p.dtype for p in e.hift.parameters()} == {torch.float32}
+    if precision == "bf16":
+        assert {p.dtype for p in e.lm.parameters()} == {torch.bfloat16}
+    else:  # the decoder layers' Linears hold int8 weights; no float Linear is left in them
+        linears = [m for m in e.lm.qwen.model.layers.modules() if type(m) is torch.nn.Linear]
+        assert not linears
+    chunks, audio = _run(e, _req(voice, watchdog=LONGER))
+    assert len(chunks) >= 2 and chunks[-1].is_last  # streamed: a chunk before the final call
+    assert audio.dtype == np.float32 and np.isfinite(audio).all() and np.abs(audio).max() > 0
+    assert audio.shape == (chunks[-1].n_speech_tokens * 960,)
+    # Greedy tokens agree with fp32 at most steps (teacher-forced on fp32's tokens).
+    ref = _greedy_picks(engine, voice)
+    got = _greedy_picks(e, voice, forced=ref)
+    assert len(ref) >= 20 and len(got) == len(ref)
+    assert np.mean(np.array(got) == np.array(ref)) >= 0.8
+
+
+def test_fp16_needs_a_gpu(tiny_model_dir):
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fp16 is not supported on the CPU"):
+        Engine.load(tiny_model_dir, device="cpu", dtype="fp16", normalizer="none")
+
+
+def test_cancel_during_the_flow_stops_before_the_next_ode_step(engine, voice, monkeypatch):
+    """Cancelling from another thread while the flow runs takes effect before its next estimator pass."""
+    token = CancelToken()
+    started = threading.Event()
+    real = engine.flow.decoder.estimator.forward_chunk
+    began_after_cancel: list[bool] = []
+
+    def slow(*args, **kwargs):  # 50 ms per ODE step; the first waits until the cancel came
+        began_after_cancel.append(token.cancelled)
+        if len(began_after_cancel) == 1:
+            started.set()
+            deadline = time.perf_counter() + 10
+            while not token.cancelled and time.perf_counter() < deadline:
+                time.sleep(0.005)
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.flow.decoder.estimator, "forward_chunk", slow)
+    canceller = threading.Thread(target=lambda: started.wait(60) and token.cancel())
+    canceller.start()
+    with pytest.raises(Cancelled, match="ODE step 2"):
+        list(engine.synthesize(_req(voice, watchdog=LONGER), cancel=token))
+    canceller.join(10)
+    assert began_after_cancel == [False]
