@@ -7,7 +7,8 @@ Both run in this process, interleaved chunk by chunk, on the same inputs (a ``pr
 tests/fixtures/parity/reference_cpu_perf.json: 75-token prompt, calls of 28, 53, ... 153 tokens).
 
 ``python -m engine.bench_flow [--chunks 6] [--hop 25] [--prompt-tokens 75] [--threads 2]`` prints one JSON
-line per chunk and a summary line.
+line per chunk and a summary line. ``--peak-rss S`` instead streams one S-second sentence incrementally (and
+nothing else, so the process's peak RSS is that of weights + stream) and prints its memory and first-chunk times.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def random_flow(cfg: FlowConfig, seed: int = 0) -> Flow:
 
 
 def state_mb(state: FlowStreamState) -> float:
-    """Memory held by a stream state's caches (encoder + every ODE step's estimator cache)."""
+    """Memory held by a stream state's caches (encoder + every ODE step's estimator cache), counting the
+    K/V pages it reaches (some may be shared with older states) with their spare room."""
     n = 0
     for k, v in state.encoder.kv:
         n += k.nbytes + v.nbytes
@@ -81,18 +83,51 @@ def bench_stream(flow: Flow, n_chunks: int, hop: int, prompt_tokens: int, seed: 
                "max_abs_diff_new_frames": err, "state_mb": round(state_mb(state), 1)}
 
 
+def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: int = 75, seed: int = 0) -> dict:
+    """Stream one ``seconds`` sentence (25 tokens/s) chunk by chunk as the pipeline does; report the process's
+    peak RSS (Linux ru_maxrss: includes everything this process did before) and the first-audio timings."""
+    import resource
+
+    g = torch.Generator().manual_seed(seed)
+    lookahead, vocab = flow.cfg.pre_lookahead_len, flow.cfg.vocab_size
+    n_gen = int(seconds * 25)
+    gen = torch.randint(0, vocab, (1, n_gen), generator=g)
+    prompt = torch.randint(0, vocab, (1, prompt_tokens), generator=g)
+    prompt_feat = torch.randn(1, 2 * prompt_tokens, 80, generator=g)
+    emb = torch.randn(1, 192, generator=g)
+    noise = torch.randn(1, 80, 2 * (prompt_tokens + n_gen), generator=g)
+    pad = -prompt_tokens % flow.cfg.encoder.static_chunk_size
+    t0 = time.perf_counter()
+    state = flow.start_stream(prompt, prompt_feat, emb, noise=noise)
+    t_start = time.perf_counter() - t0
+    fed, n_call, t_first, frames = 0, hop + pad + lookahead, None, 0
+    while n_call <= n_gen:
+        t0 = time.perf_counter()
+        mel, state = flow.stream_step(state, gen[:, fed:n_call], finalize=False)
+        t_first = time.perf_counter() - t0 if t_first is None else t_first
+        fed, n_call, frames = n_call, n_call + hop, frames + mel.size(2)
+    mel, state = flow.stream_step(state, gen[:, fed:], finalize=True)
+    return {"seconds": seconds, "frames": frames + mel.size(2), "start_stream_s": round(t_start, 3),
+            "first_chunk_step_s": round(t_first or 0.0, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.bench_flow", description=__doc__)
     p.add_argument("--chunks", type=int, default=6)
     p.add_argument("--hop", type=int, default=25)
     p.add_argument("--prompt-tokens", type=int, default=75)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--peak-rss", type=float, default=None, metavar="SECONDS")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     flow = random_flow(official_config().flow)
-    for row in bench_stream(flow, args.chunks, args.hop, args.prompt_tokens):
-        print(json.dumps(row), flush=True)
+    if args.peak_rss is not None:
+        print(json.dumps(stream_peak_rss(flow, args.peak_rss, args.hop, args.prompt_tokens)), flush=True)
+    else:
+        for row in bench_stream(flow, args.chunks, args.hop, args.prompt_tokens):
+            print(json.dumps(row), flush=True)
     with open("/proc/loadavg") as f:
         print(json.dumps({"threads": args.threads, "loadavg": f.read().split()[:3]}))
     return 0

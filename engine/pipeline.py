@@ -17,6 +17,8 @@ Streaming follows the official ``CosyVoice2Model.tts`` schedule: the first chunk
 then hops of 50, 100, 100, ... tokens; the last call takes the rest. Everything that differs between
 requests lives in local variables of the generator (token list, flow noise, vocoder state), so
 nothing leaks from one call to the next, and the same seed, input and device give the same samples.
+The one thing an Engine keeps is a small LRU of post-prompt flow stream states (voice + seed): a pure
+function of its key, reused to skip the prompt's flow chunks before a sentence's first audio.
 
 By default the chunks of a streamed sentence come from the incremental flow (each chunk computed once
 against cached keys/values, flat cost per chunk) and its last call finishes with the same streaming masks;
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -339,6 +342,7 @@ def speak_tokens(
     token_mel_ratio: int = 2,
     clock: _Clock | None = None,
     on_call: Callable[[dict], None] | None = None,
+    start_stream: Callable[[], object] | None = None,
 ) -> Iterator[SentenceAudio]:
     """Turn a stream of LM speech tokens into waveform pieces (one sentence).
 
@@ -361,6 +365,9 @@ def speak_tokens(
     ``cancel`` is checked after every LM token, before every ODE step of the flow and around every
     HiFT call. ``on_call`` receives a dict per token2wav call (n_tokens, token_offset, stream, finalize;
     ``stream`` is the attention actually used): the parity check compares it with the official schedule.
+    ``start_stream`` (incremental flow only): returns the post-prompt :class:`FlowStreamState` for this
+    prompt and ``flow_noise`` (e.g. one kept from an earlier sentence of the same voice, see
+    :meth:`Engine.synthesize`); default: ``flow.start_stream`` with ``should_stop``.
     """
     from .token2wav import VocoderState, token_hop_schedule, vocode_chunk
 
@@ -405,8 +412,8 @@ def speak_tokens(
         t0 = time.perf_counter()
         if incremental:
             if flow_state is None:
-                flow_state = flow.start_stream(prompt_token, prompt_feat, embedding, noise=flow_noise,
-                                               should_stop=should_stop)
+                flow_state = start_stream() if start_stream is not None else flow.start_stream(
+                    prompt_token, prompt_feat, embedding, noise=flow_noise, should_stop=should_stop)
             mel, flow_state = flow.stream_step(flow_state, tok_tensor(n_tokens)[:, fed:], finalize=finalize,
                                                reference_final=finalize and official_final,
                                                should_stop=should_stop)
@@ -496,6 +503,10 @@ class Engine:
         self.precision = precision or Precision(_dtype_name(dtype), _dtype_name(dtype), dtype)
         self.incremental_flow = incremental_flow
         self.official_final = official_final
+        # Post-prompt flow stream states, newest last (see _prompt_state). Each holds the prompt's K/V
+        # (at official size in fp32 ~4.4 MB per prompt mel frame), hence only a few.
+        self.prompt_state_cache_size = 2
+        self._prompt_states: OrderedDict[tuple, object] = OrderedDict()
 
     @property
     def sample_rate(self) -> int:
@@ -635,11 +646,17 @@ class Engine:
                 inputs.llm_prompt_speech_token.reshape(-1) if inputs.llm_prompt_speech_token is not None else (),
                 generator=lm_gen, sampler=sampler)
             first = True
+            prompt_token = inputs.flow_prompt_speech_token.to(self.device)
+            prompt_feat = inputs.prompt_speech_feat.to(self.device, self.dtype)
+            embedding = inputs.flow_embedding.to(self.device, self.dtype)
+
+            def start_stream(prompt_token=prompt_token, prompt_feat=prompt_feat, embedding=embedding):
+                return self._prompt_state(prompt_token, prompt_feat, embedding, r.seed, flow_noise, cancel)
+
             for piece in speak_tokens(
                     lm_tokens, flow=self.flow, hift=self.hift,
-                    prompt_token=inputs.flow_prompt_speech_token.to(self.device),
-                    prompt_feat=inputs.prompt_speech_feat.to(self.device, self.dtype),
-                    embedding=inputs.flow_embedding.to(self.device, self.dtype),
+                    prompt_token=prompt_token, prompt_feat=prompt_feat, embedding=embedding,
+                    start_stream=start_stream,
                     stream=r.stream, speed=r.speed, n_text=n_text, flow_noise=flow_noise,
                     hift_generator=hift_gen, cancel=cancel, watchdog=r.watchdog,
                     incremental_flow=self.incremental_flow, official_final=self.official_final,
@@ -662,6 +679,32 @@ class Engine:
                                  n_speech_tokens=piece.n_tokens, watchdog=piece.watchdog)
                 if cancel is not None:
                     cancel.raise_if_cancelled("Synthesis")
+
+    def _prompt_state(self, prompt_token: torch.Tensor, prompt_feat: torch.Tensor, embedding: torch.Tensor,
+                      seed: int, flow_noise: torch.Tensor, cancel: CancelToken | None):
+        """The flow stream state after the prompt's chunks, computed once per voice + noise and reused.
+
+        The prompt part of every sentence of a voice is the same work (~2 s at official size on a CPU
+        before the first audio), and its result only depends on the prompt tensors, the noise (a function
+        of ``seed``), the flow's dtype and the device. Reuse is safe because a stream state is a value
+        whose K/V pages are never overwritten: a step from a state another sentence already advanced
+        from copies the shared page first (``History.append``), so audio is bit-identical to a fresh
+        ``start_stream``."""
+        from .flow.cfm import tensor_sha256
+
+        key = (tensor_sha256(prompt_token), tensor_sha256(prompt_feat), tensor_sha256(embedding), int(seed),
+               int(flow_noise.shape[2]), str(self.dtype), str(self.device), id(self.flow))
+        state = self._prompt_states.get(key)
+        if state is None:
+            should_stop = (lambda: cancel.cancelled) if cancel is not None else None
+            state = self.flow.start_stream(prompt_token, prompt_feat, embedding, noise=flow_noise,
+                                           should_stop=should_stop)
+            self._prompt_states[key] = state
+            while len(self._prompt_states) > max(0, self.prompt_state_cache_size):
+                self._prompt_states.popitem(last=False)
+        else:
+            self._prompt_states.move_to_end(key)
+        return state
 
     def synthesize_all(self, request: SynthesisRequest, *, cancel: CancelToken | None = None) -> np.ndarray:
         """Convenience: the whole answer as one float32 array."""

@@ -40,7 +40,9 @@ def official_noise() -> Tensor:
 
 
 def tensor_sha256(t: Tensor) -> bytes:
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).digest()
+    """SHA-256 of the tensor's raw bytes (any dtype: bf16 has no numpy type, so its bytes are hashed)."""
+    raw = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+    return hashlib.sha256(raw.numpy().tobytes()).digest()
 
 
 def t_schedule(n_timesteps: int, scheduler: str, dtype=torch.float32) -> Tensor:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..config import EstimatorConfig
 from ..errors import ConfigError
-from .encoder import chunk_mask
+from .encoder import History, chunk_mask
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,14 @@ class EstimatorCache:
     """The estimator's memory of earlier frames for one ODE step (a value; never mutated).
 
     ``frames``: how many frames it covers. ``convs``: the last 2 input frames ([B, C, 2]) of every causal conv
-    in forward order. ``kv``: keys and values ([B, H, frames, d]) of every attention layer in forward order.
+    in forward order. ``kv``: key and value histories (:class:`~engine.flow.encoder.History` of
+    [B, H, frames, d]) of every attention layer in forward order; they share storage with older caches
+    without ever changing what those read.
     """
 
     frames: int = 0
     convs: tuple[Tensor, ...] = ()
-    kv: tuple[tuple[Tensor, Tensor], ...] = ()
+    kv: tuple[tuple[History, History], ...] = ()
 
 
 class _CacheCursor:
@@ -47,12 +49,12 @@ class _CacheCursor:
     def __init__(self, old: EstimatorCache | None):
         self.old = old
         self.convs: list[Tensor] = []
-        self.kv: list[tuple[Tensor, Tensor]] = []
+        self.kv: list[tuple[History, History]] = []
 
     def conv_context(self) -> Tensor | None:
         return self.old.convs[len(self.convs)] if self.old and self.old.convs else None
 
-    def kv_context(self) -> tuple[Tensor, Tensor] | None:
+    def kv_context(self) -> tuple[History, History] | None:
         return self.old.kv[len(self.kv)] if self.old and self.old.kv else None
 
 
@@ -118,11 +120,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor, chunk_size: int, cursor: _CacheCursor | None) -> Tensor:
         q, k, v = self._heads(self.to_q(x)), self._heads(self.to_k(x)), self._heads(self.to_v(x))
-        past = cursor.kv_context() if cursor is not None else None
-        if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         if cursor is not None:
-            cursor.kv.append((k, v))
+            hk, hv = cursor.kv_context() or (History(), History())
+            hk, hv = hk.append(k), hv.append(v)
+            cursor.kv.append((hk, hv))
+            k, v = hk.tensor(), hv.tensor()
         t_q, t_k = q.size(2), k.size(2)
         mask = chunk_mask(t_k - t_q, t_q, t_k, chunk_size, device=x.device)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

@@ -59,6 +59,80 @@ def rel_pos_table(d_model: int, r_max: int, r_min: int, dtype=torch.float32, dev
     return pe.to(dtype).unsqueeze(0)
 
 
+class _Page:
+    """One slab of history storage ([B, H, capacity, d]) shared by every state that reaches into it.
+
+    ``filled`` is how far it has been written; it only grows. A state that reads this page up to ``filled``
+    may append in place; any other state (an older one that someone already advanced from) copies first."""
+
+    __slots__ = ("data", "filled")
+
+    def __init__(self, data: Tensor, filled: int):
+        self.data, self.filled = data, filled
+
+    @property
+    def capacity(self) -> int:
+        return self.data.size(2)
+
+
+@dataclass(frozen=True)
+class History:
+    """A value: the first ``length`` positions (dim 2) of a growing K or V history, stored in shared pages.
+
+    Appending never copies what is already there: it writes into the last page's spare room (positions
+    at or after every existing state's length, so older states still read their own unchanged prefix) or
+    into new pages. Only a fork (appending to a state that is not the newest one on its last page) copies,
+    and only that last page. So keeping an older state costs nothing, and the peak of one streaming step is
+    the history once plus one layer's transient, not old + new history (what ``torch.cat`` per step gave).
+    Every page except the last is full.
+    """
+
+    pages: tuple[_Page, ...] = ()
+    length: int = 0
+
+    def _used_in_last(self) -> int:
+        return self.length - sum(p.capacity for p in self.pages[:-1])
+
+    def append(self, x: Tensor, page_size: int = 128) -> "History":
+        """This history followed by ``x`` [B, H, n, d] (a new value; ``self`` still reads the same)."""
+        n = x.size(2)
+        if not self.pages:  # the first block is kept as it is (no copy, no spare room)
+            return History((_Page(x, n),), n)
+        pages = list(self.pages)
+        used = self._used_in_last()
+        last = pages[-1]
+        if used < last.capacity and last.filled != used:
+            # Someone already appended after this state: copy-on-write so their frames stay theirs.
+            data = last.data.new_empty(last.data.shape)
+            data[:, :, :used] = last.data[:, :, :used]
+            pages[-1] = last = _Page(data, used)
+        pos = 0
+        while pos < n:
+            if used == last.capacity:  # full: start a page (exactly the rest if that is more than a page)
+                shape = list(x.shape)
+                shape[2] = max(page_size, n - pos)
+                last, used = _Page(x.new_empty(shape), 0), 0
+                pages.append(last)
+            m = min(n - pos, last.capacity - used)
+            last.data[:, :, used:used + m] = x[:, :, pos:pos + m]
+            used += m
+            last.filled = used
+            pos += m
+        return History(tuple(pages), self.length + n)
+
+    def tensor(self) -> Tensor:
+        """[B, H, length, d]: a view when one page holds it all, else one concatenated copy."""
+        used = self._used_in_last()
+        if len(self.pages) == 1:
+            return self.pages[0].data[:, :, :used]
+        return torch.cat([p.data for p in self.pages[:-1]] + [self.pages[-1].data[:, :, :used]], dim=2)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the pages this history reaches (shared pages are counted by every history using them)."""
+        return sum(p.data.nbytes for p in self.pages)
+
+
 class LinearEmbed(nn.Module):
     """``LinearNoSubsampling`` + ``EspnetRelPositionalEncoding`` scaling: LayerNorm(Linear(x)) · √d."""
 
@@ -88,13 +162,13 @@ class RelPositionAttention(nn.Module):
     def _heads(self, x: Tensor) -> Tensor:  # [1, T, C] -> [1, H, T, d_k]
         return x.view(x.size(0), -1, self.h, self.d_k).transpose(1, 2)
 
-    def forward(self, x: Tensor, kv_cache: tuple[Tensor, Tensor] | None, chunk_size: int
-                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(self, x: Tensor, kv_cache: tuple[History, History] | None, chunk_size: int
+                ) -> tuple[Tensor, tuple[History, History]]:
         """x: [1, Tq, C] new positions (absolute start = cached length). Returns output and the grown K/V."""
         q = self.linear_q(x).view(x.size(0), -1, self.h, self.d_k)  # [1, Tq, H, d_k]
-        k, v = self._heads(self.linear_k(x)), self._heads(self.linear_v(x))
-        if kv_cache is not None:
-            k, v = torch.cat([kv_cache[0], k], dim=2), torch.cat([kv_cache[1], v], dim=2)
+        hk, hv = kv_cache if kv_cache is not None else (History(), History())
+        hk, hv = hk.append(self._heads(self.linear_k(x))), hv.append(self._heads(self.linear_v(x)))
+        k, v = hk.tensor(), hv.tensor()
         t_q, t_k = x.size(1), k.size(2)
         start = t_k - t_q  # absolute position of the first query
 
@@ -116,7 +190,7 @@ class RelPositionAttention(nn.Module):
             scores = scores.masked_fill(~mask, float("-inf"))
         attn = torch.softmax(scores, dim=-1)
         out = torch.matmul(attn, v).transpose(1, 2).reshape(x.size(0), t_q, self.h * self.d_k)
-        return self.linear_out(out), (k, v)
+        return self.linear_out(out), (hk, hv)
 
 
 class FeedForward(nn.Module):
@@ -142,8 +216,8 @@ class ConformerBlock(nn.Module):
         self.norm_mha = nn.LayerNorm(size, eps=1e-12)
         self.normalize_before = normalize_before
 
-    def forward(self, x: Tensor, kv_cache: tuple[Tensor, Tensor] | None, chunk_size: int
-                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(self, x: Tensor, kv_cache: tuple[History, History] | None, chunk_size: int
+                ) -> tuple[Tensor, tuple[History, History]]:
         pre = self.normalize_before
         att, kv = self.self_attn(self.norm_mha(x) if pre else x, kv_cache, chunk_size)
         x = x + att
@@ -201,13 +275,13 @@ class Upsample1D(nn.Module):
 class EncoderCache:
     """What the encoder keeps of the tokens it has already encoded (a value; never mutated).
 
-    ``tokens``: how many tokens are done (the next chunk starts there). ``kv``: K and V ([1, H, t, d_k]) of every
-    attention layer, first the token-rate blocks then the up-blocks. ``lookahead_tail`` / ``up_tail``: left
+    ``tokens``: how many tokens are done (the next chunk starts there). ``kv``: K and V histories
+    (:class:`History` of [1, H, t, d_k]) of every attention layer, first the token-rate blocks then the up-blocks. ``lookahead_tail`` / ``up_tail``: left
     context of the pre-lookahead conv2 and of the upsampler.
     """
 
     tokens: int = 0
-    kv: tuple[tuple[Tensor, Tensor], ...] = ()
+    kv: tuple[tuple[History, History], ...] = ()
     lookahead_tail: Tensor | None = None
     up_tail: Tensor | None = None
 
@@ -243,7 +317,7 @@ class UpsampleConformerEncoder(nn.Module):
         chunk = self.cfg.static_chunk_size if streaming else 0
         n_main = len(self.encoders)
         old_kv = cache.kv or (None,) * (n_main + len(self.up_encoders))
-        new_kv: list[tuple[Tensor, Tensor]] = []
+        new_kv: list[tuple[History, History]] = []
 
         x = self.embed(xs)
         ctx = self.embed(context) if context is not None and context.size(1) > 0 else None

@@ -46,6 +46,9 @@ class FlowStreamState:
     ``tokens``: prompt + generated tokens received so far ([1, n]); ``done``: how many of them are encoded and
     integrated (a multiple of the encoder chunk until the final step). ``noise`` covers at least the frames
     done so far; ``generator`` (if any) draws more when it runs out. ``decoder``: one estimator cache per ODE step.
+    The K/V histories are :class:`~engine.flow.encoder.History` pages shared with the states before and after
+    this one; appending never rewrites what an existing state reads, so any state may be stepped again (a
+    fork copies one page) and e.g. the post-prompt state can be reused for every sentence of a voice.
     """
 
     tokens: Tensor

@@ -96,6 +96,54 @@ def test_stream_state_is_a_value(flow, case):
     assert s1.done == s2.done and state.done < s1.done
 
 
+def test_history_pages_are_fork_safe():
+    """Appending to an older History (someone already appended after it) copies its last page first."""
+    from engine.flow.encoder import History
+
+    def block(start, n):
+        return torch.arange(start, start + n, dtype=torch.float32).view(1, 1, n, 1)
+
+    base = History().append(block(0, 3)).append(block(3, 2), page_size=4)  # [0..2] | [3, 4, _, _]
+    a = base.append(block(100, 5), page_size=4)  # writes the shared page's spare room, then a new page
+    b = base.append(block(200, 1), page_size=4)  # a fork: must not overwrite a's position 5
+    assert a.tensor().flatten().tolist() == [0, 1, 2, 3, 4, 100, 101, 102, 103, 104]
+    assert b.tensor().flatten().tolist() == [0, 1, 2, 3, 4, 200]
+    assert base.tensor().flatten().tolist() == [0, 1, 2, 3, 4]
+    assert a.append(block(7, 1)).tensor().flatten()[-2:].tolist() == [104, 7]
+
+
+def test_stepping_from_an_older_state_is_fork_safe(flow, case):
+    """A state that was already advanced from (its last K/V page written past it) still gives what a fresh
+    state gives: stepping once, twice, or after a longer branch went ahead all agree bit for bit."""
+    start = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])
+    tok = case["token"]
+    fresh = lambda: flow.stream_step(start, tok[:, :30], finalize=False)[1]  # noqa: E731
+    want_a, want_s = flow.stream_step(fresh(), tok[:, 30:60], finalize=False)
+    want_b, _ = flow.stream_step(want_s, tok[:, 60:], finalize=True)
+
+    def long_branch(state):  # fills the pages' spare room past ``state``
+        for i in range(30, tok.size(1), 7):
+            _, state = flow.stream_step(state, tok[:, i:i + 7], finalize=False)
+        return state
+
+    want_branch_end, _ = flow.stream_step(long_branch(fresh()), tok[:, :0], finalize=True)
+    mid = fresh()
+    branch = long_branch(mid)
+    k_mid = mid.decoder[0].kv[0][0]
+    assert k_mid.pages[-1].filled > k_mid.length - sum(p.capacity for p in k_mid.pages[:-1])  # shared, written
+    a1, s1 = flow.stream_step(mid, tok[:, 30:60], finalize=False)
+    a2, s2 = flow.stream_step(mid, tok[:, 30:60], finalize=False)
+    b1, _ = flow.stream_step(s1, tok[:, 60:], finalize=True)
+    b2, _ = flow.stream_step(s2, tok[:, 60:], finalize=True)
+    for got in (a1, a2):
+        assert got.size(2) > 0 and torch.equal(got, want_a)
+    for got in (b1, b2):
+        assert got.size(2) > 0 and torch.equal(got, want_b)
+    # ... and the branch that went ahead still reads its own frames (the forks did not overwrite them).
+    branch_end, _ = flow.stream_step(branch, tok[:, :0], finalize=True)
+    assert branch_end.size(2) > 0 and torch.equal(branch_end, want_branch_end)
+
+
 def test_stream_without_prompt_and_with_generator(flow, case):
     empty_tok, empty_feat = case["prompt_token"][:, :0], case["prompt_feat"][:, :0]
     before = torch.random.get_rng_state()
@@ -183,8 +231,9 @@ def test_stream_state_is_kept_in_the_flow_dtype(flow, case):
         state = f.start_stream(case["prompt_token"], case["prompt_feat"].to(dtype), case["embedding"].to(dtype),
                                noise=case["noise"])
         mel, state = f.stream_step(state, case["token"][:, :40], finalize=False)
-        tensors = [t for kv in state.encoder.kv for t in kv]
-        tensors += [t for c in state.decoder for kv in c.kv for t in kv] + [t for c in state.decoder for t in c.convs]
+        tensors = [h.tensor() for kv in state.encoder.kv for h in kv]
+        tensors += [h.tensor() for c in state.decoder for kv in c.kv for h in kv]
+        tensors += [t for c in state.decoder for t in c.convs]
         assert tensors and {t.dtype for t in tensors} == {dtype}
         assert mel.dtype == torch.float32 and torch.isfinite(mel).all()
         sizes[dtype] = state_mb(state)

@@ -169,6 +169,48 @@ def test_streaming_paths_agree(engine, recomputing, voice):
     assert np.abs(fast[-1].samples - reference[-1].samples).max() > 10 * WAVE_TOL
 
 
+def test_prompt_flow_state_is_reused_bit_identically(engine, voice, parity_dir, monkeypatch):
+    """The post-prompt flow state is computed once per voice + seed and reused by later sentences and
+    requests; the audio equals a fresh start_stream every time, and another seed or voice misses."""
+    cached = _variant(engine, incremental_flow=True)
+    fresh = _variant(engine, incremental_flow=True)
+    fresh.prompt_state_cache_size = 0
+    for eng in (cached, fresh):  # split on '|' (the real splitter merges short sentences)
+        eng.sentences = lambda r: [t.strip() for t in r.text.split("|")]
+    calls = []
+    real_start = engine.flow.start_stream
+
+    def counting_start(*args, **kw):
+        calls.append(1)
+        return real_start(*args, **kw)
+
+    monkeypatch.setattr(engine.flow, "start_stream", counting_start)  # the flow the variants share
+    req = _req(voice, text="Tiny models talk quite a lot | Small ones sing along too", watchdog=LONGER, seed=3)
+
+    def run(eng, r):
+        calls.clear()
+        chunks, samples = _run(eng, r)
+        return samples, len(calls), len(chunks)
+
+    want, n_fresh, n_chunks = run(fresh, req)
+    assert n_fresh == 2 and n_chunks >= 4  # two streamed sentences, each with a chunk call before the end
+    first, n_first, _ = run(cached, req)
+    again, n_again, _ = run(cached, req)
+    assert (n_first, n_again) == (1, 0)  # sentence 2 and the repeated request reuse sentence 1's state
+    assert np.array_equal(first, want) and np.array_equal(again, want)
+
+    other_seed, n_seed, _ = run(cached, replace(req, seed=4))
+    assert n_seed == 1
+    assert np.array_equal(other_seed, run(fresh, replace(req, seed=4))[0])
+    audio, sr = sf.read(parity_dir / "wavs" / "prompt_en_22k.wav", dtype="float32")
+    other_voice = engine.make_voice(audio[: int(0.8 * len(audio))], PROMPT_TEXT, name="Other", sample_rate=sr)
+    _, n_voice, _ = run(cached, replace(req, voice=other_voice))
+    assert n_voice == 1
+    assert len(cached._prompt_states) == 2  # the LRU keeps the newest two (seed 4, other voice)
+    _, n_evicted, _ = run(cached, req)
+    assert n_evicted == 1
+
+
 def test_non_streamed_requests_make_the_official_call(engine, recomputing, voice):
     req = _req(voice, watchdog=LONGER, stream=False)
     a, _ = _run(engine, req)
