@@ -238,3 +238,32 @@ def test_stream_state_is_kept_in_the_flow_dtype(flow, case):
         assert mel.dtype == torch.float32 and torch.isfinite(mel).all()
         sizes[dtype] = state_mb(state)
     assert sizes[torch.bfloat16] == pytest.approx(sizes[torch.float32] / 2, rel=0.01)
+
+
+def test_several_ready_chunks_are_solved_one_chunk_per_pass(flow, case):
+    """A hop that makes several chunks ready (the official schedule hands over up to 100 tokens) is solved
+    one encoder chunk at a time, so cancellation is polled every ODE step of ONE chunk, and the output is
+    the same as feeding the chunks one by one."""
+    tokens, chunk = case["token"], flow.cfg.encoder.static_chunk_size
+    start = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])
+    polls: list[int] = []
+
+    def should_stop() -> bool:
+        polls.append(1)
+        return False
+
+    mel_all, state_all = flow.stream_step(start, tokens, finalize=False, should_stop=should_stop)
+    n_chunks = (state_all.done - start.done) // chunk
+    assert n_chunks >= 2, "fixture too short for this test"
+    steps = flow.cfg.cfm.n_timesteps
+    assert len(polls) >= n_chunks * steps  # one poll per ODE step per chunk, not per pass
+
+    state, pieces = start, []
+    for i in range(0, tokens.size(1), chunk):
+        mel, state = flow.stream_step(state, tokens[:, i:i + chunk], finalize=False)
+        pieces.append(mel)
+    got = torch.cat(pieces, dim=2)[:, :, :mel_all.size(2)]
+    assert got.shape == mel_all.shape
+    assert (got - mel_all).abs().max().item() < 1e-5
+    tail_all, _ = flow.stream_step(state_all, tokens[:, :0], finalize=True)
+    assert torch.isfinite(tail_all).all()
