@@ -22,3 +22,22 @@ def parity_dir() -> Path:
 def tiny_model_dir(parity_dir: Path) -> Path:
     """The tiny official-layout model folder."""
     return parity_dir / "model"
+
+
+@pytest.fixture(scope="session")
+def stage_parity(parity_dir: Path):
+    """Run one stage's parity checks (``engine.parity.<stage>``) on the copied fixtures.
+
+    Fails with every failing check's line (or a crash of the stage) and returns the results, so a
+    test only adds what is specific to its stage.
+    """
+    from engine.parity import run_checks
+
+    def run(stage: str) -> list:
+        results = run_checks(parity_dir, only=stage)
+        assert results, f"no {stage} goldens were checked"
+        failed = [r.line() for r in results if not r.passed]
+        assert not failed, "\n".join(failed)
+        return results
+
+    return run

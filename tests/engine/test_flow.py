@@ -13,8 +13,6 @@ import torch
 from engine.config import official_config
 from engine.errors import Cancelled, GenerationError, InputError
 from engine.flow import Flow, load_flow
-from engine.parity import Fixture
-from engine.parity import flow as flow_parity
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +30,8 @@ def case(parity_dir):
     return t
 
 
-def test_parity_with_reference(parity_dir):
-    results = list(flow_parity.checks(Fixture(parity_dir)))
-    assert results, "no flow goldens found"
-    failed = [r.line() for r in results if not r.passed]
-    assert not failed, "\n".join(failed)
+def test_parity_with_reference(stage_parity):
+    results = stage_parity("flow")
     assert any("incremental" in r.name for r in results)
 
 

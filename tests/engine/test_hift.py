@@ -11,8 +11,6 @@ import torch
 from engine.bench_hift import bench_hift
 from engine.config import load_config, official_config
 from engine.errors import CheckpointError, InputError, ModelFolderError
-from engine.parity import Fixture
-from engine.parity import hift as hift_parity
 from engine.vocoder import HiFT, HiftNoise, load_hift
 
 
@@ -30,11 +28,8 @@ def _mel(frames: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(1, 80, frames, generator=torch.Generator().manual_seed(seed)) - 4.0
 
 
-def test_parity_against_reference_goldens(parity_dir: Path):
-    results = list(hift_parity.checks(Fixture(parity_dir)))
-    assert results, "hift.npz produced no checks"
-    failed = [r.line() for r in results if not r.passed]
-    assert not failed, "\n".join(failed)
+def test_parity_against_reference_goldens(stage_parity):
+    results = stage_parity("hift")
     names = {r.name for r in results}
     for key in ("f0", "source", "uv", "decode_out", "inference_speech", "inference_speech_zero_noise",
                 "cache_test_speech"):

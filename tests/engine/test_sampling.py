@@ -5,14 +5,10 @@ import torch
 
 from engine.llm.sampling import make_ras_sampler, nucleus_sampling, random_sampling, ras_sampling
 from engine.config import SamplingConfig
-from engine.parity import Fixture
-from engine.parity import sampling as sampling_parity
 
 
-def test_sampling_parity(parity_dir):
-    results = list(sampling_parity.checks(Fixture(parity_dir)))
-    assert results
-    assert all(r.passed for r in results), [r.line() for r in results if not r.passed]
+def test_sampling_parity(stage_parity):
+    stage_parity("sampling")
 
 
 def _scores(seed: int = 0, n: int = 6564) -> torch.Tensor:

@@ -21,8 +21,6 @@ from engine.frontend.text import (
     reference_text_normalize,
 )
 from engine.frontend.tokenizer import load_tokenizer
-from engine.parity import Fixture
-from engine.parity.text import checks
 
 PARITY = Path(__file__).resolve().parents[1] / "fixtures" / "parity"
 REPO = Path(__file__).resolve().parents[2]
@@ -41,11 +39,8 @@ def norm(text, tok, **kw):
     return normalize_and_split(text, tok, **kw)
 
 
-def test_parity_with_official_text_normalize_goldens():
-    results = list(checks(Fixture(PARITY)))
-    assert results, "no text-frontend goldens were checked"
-    failed = [r.line() for r in results if not r.passed]
-    assert not failed, "\n".join(failed)
+def test_parity_with_official_text_normalize_goldens(stage_parity):
+    stage_parity("text")
 
 
 # ---------------------------------------------------------------- faithful fallback vs our default

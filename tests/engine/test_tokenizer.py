@@ -18,8 +18,6 @@ from engine.frontend.tokenizer import (
     TextTokenizer,
     load_tokenizer,
 )
-from engine.parity import Fixture
-from engine.parity.tokenizer import checks
 
 PARITY = Path(__file__).resolve().parents[1] / "fixtures" / "parity"
 TINY_DIR = PARITY / "model" / "CosyVoice-BlankEN"
@@ -38,11 +36,8 @@ def qwen2() -> TextTokenizer:
     return load_tokenizer(QWEN2_DIR)
 
 
-def test_parity_with_official_tokenizer_goldens():
-    results = list(checks(Fixture(PARITY)))
-    assert results, "no tokenizer goldens were checked"
-    failed = [r.line() for r in results if not r.passed]
-    assert not failed, "\n".join(failed)
+def test_parity_with_official_tokenizer_goldens(stage_parity):
+    stage_parity("tokenizer")
 
 
 def test_special_tokens_follow_the_official_list_and_order(tiny):
