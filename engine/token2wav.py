@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -171,14 +171,15 @@ def stretch_mel(mel: Tensor, speed: float) -> Tensor:
 
 
 def vocode_chunk(hift: HiFT, mel: Tensor, state: VocoderState, *, finalize: bool, speed: float = 1.0,
-                 noise: HiftNoise | None = None, generator: torch.Generator | None = None
-                 ) -> tuple[Tensor, VocoderState]:
+                 noise: HiftNoise | None = None, generator: torch.Generator | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, VocoderState]:
     """Vocode this call's NEW mel frames [1, 80, T] -> (waveform [1, N], next state).
 
     Non-final calls withhold their last ``8 * 480`` samples (N = (8 + T) * 480 - 3840 with a cache,
     T * 480 - 3840 without); the final call returns everything and an empty state.
     ``noise``/``generator`` go to this call's HiFT run (the goldens pass the same HiftNoise to every
     call; a generator advances, so consecutive calls get fresh noise as in the official code).
+    ``should_stop``: polled inside the HiFT call (:meth:`HiFT.decode`); True raises ``Cancelled``.
     """
     if mel.dim() != 3 or mel.shape[0] != 1:
         raise InputError(f"vocode_chunk expects one mel [1, 80, frames], got shape {tuple(mel.shape)}.")
@@ -189,7 +190,8 @@ def vocode_chunk(hift: HiFT, mel: Tensor, state: VocoderState, *, finalize: bool
     if not finalize and hift_mel.shape[2] < MEL_CACHE_FRAMES:
         raise InputError(f"A streaming chunk needs at least {MEL_CACHE_FRAMES} mel frames (got {hift_mel.shape[2]}); "
                          "use a longer chunk or finalize.")
-    speech, source = hift.inference(hift_mel, cache_source, generator=generator, noise=noise)
+    speech, source = hift.inference(hift_mel, cache_source, generator=generator, noise=noise,
+                                    should_stop=should_stop)
     if state.speech_tail is not None:
         speech = fade_in_out(speech, state.speech_tail)
     if finalize:

@@ -26,9 +26,9 @@ from .decoder import CausalConditionalDecoder, EstimatorCache
 
 OFFICIAL_NOISE_FRAMES = 15000  # 50 frames/s x 300 s, as the reference allocates
 
-# A cancel hook: called before every Euler step; True stops the solve with :class:`Cancelled`. One estimator
-# pass over a long sentence takes a fraction of a second at full size on a CPU, so checking between steps is
-# what keeps cancelling responsive (the whole 10-step solve can take seconds).
+# A cancel hook: called before every Euler step and between the estimator's stages; True stops the solve with
+# :class:`Cancelled`. One estimator pass over a long sentence takes up to a second at full size on a CPU (the
+# whole 10-step solve several), so checking inside the pass is what keeps cancelling responsive.
 ShouldStop = Callable[[], bool]
 
 
@@ -114,7 +114,7 @@ class CFM(nn.Module):
                 raise Cancelled(f"The flow was cancelled before ODE step {k + 1} of {self.cfg.n_timesteps}.")
             v, cache = self.estimator.forward_chunk(
                 x.expand(2, -1, -1), mu2, time_emb, spks2, cond2,
-                caches[k] if caches else None, streaming, keep_cache)
+                caches[k] if caches else None, streaming, keep_cache, should_stop)
             x = x + dt * self._guide(v)
             new_caches.append(cache)
         return x, (tuple(new_caches) if keep_cache else None)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import EstimatorConfig
-from ..errors import ConfigError
+from ..errors import Cancelled, ConfigError
 from .encoder import History, chunk_mask
 
 
@@ -224,11 +225,18 @@ class CausalConditionalDecoder(nn.Module):
         return self.forward_chunk(x, mu, self.time_embedding(t), spks, cond, None, streaming)[0]
 
     def forward_chunk(self, x: Tensor, mu: Tensor, time_emb: Tensor, spks: Tensor, cond: Tensor,
-                      cache: EstimatorCache | None, streaming: bool = True, keep_cache: bool = True
-                      ) -> tuple[Tensor, EstimatorCache | None]:
+                      cache: EstimatorCache | None, streaming: bool = True, keep_cache: bool = True,
+                      should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, EstimatorCache | None]:
         """The velocity of frames ``cache.frames ..`` given the cache of the frames before them.
 
-        ``cache=None`` with ``keep_cache=False`` is the plain one-shot pass (nothing is recorded)."""
+        ``cache=None`` with ``keep_cache=False`` is the plain one-shot pass (nothing is recorded).
+        ``should_stop`` is asked after every stage (ResNet + its transformer blocks): one pass over a long
+        sentence takes up to a second at official size on a CPU, a stage ~1/16 of that. True raises
+        :class:`~engine.errors.Cancelled`; nothing the caller holds has been changed (caches are values)."""
+        def check() -> None:
+            if should_stop is not None and should_stop():
+                raise Cancelled("The flow was cancelled.")
+
         cursor = _CacheCursor(cache) if keep_cache or cache is not None else None
         chunk = self.cfg.static_chunk_size if streaming else 0
         h = torch.cat([x, mu, spks.unsqueeze(-1).expand(-1, -1, x.size(2)), cond], dim=1)
@@ -238,7 +246,9 @@ class CausalConditionalDecoder(nn.Module):
         skip = h
         h = downsample(h, cursor)
         for resnet, blocks in self.mid_blocks:
+            check()
             h = self._resnet_transformers(resnet, blocks, h, time_emb, chunk, cursor)
+        check()
         resnet, blocks, upsample = self.up_blocks[0]
         h = self._resnet_transformers(resnet, blocks, torch.cat([h, skip], dim=1), time_emb, chunk, cursor)
         h = upsample(h, cursor)

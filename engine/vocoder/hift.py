@@ -16,6 +16,7 @@ Parameter names equal the official ``hift.pt`` keys in current torch weight-norm
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from ..checkpoints import load_into, normalize_hift_keys, read_state_dict
 from ..config import HiFTConfig, ModelConfig
-from ..errors import InputError
+from ..errors import Cancelled, InputError
 from .f0 import ConvRNNF0Predictor
 from .source import HiftNoise, SourceModuleHnNSF, draw_noise
 
@@ -145,8 +146,11 @@ class HiFT(nn.Module):
         src, uv = self.m_source(f0_samples, rand_ini, randn)
         return src.transpose(1, 2), uv.transpose(1, 2)
 
-    def decode(self, mel: Tensor, source: Tensor) -> Tensor:
-        """mel [B, 80, T] + source [B, 1, T*480] -> waveform [B, T*480] (no randomness)."""
+    def decode(self, mel: Tensor, source: Tensor, should_stop: Callable[[], bool] | None = None) -> Tensor:
+        """mel [B, 80, T] + source [B, 1, T*480] -> waveform [B, T*480] (no randomness).
+
+        ``should_stop`` is asked after each upsampling stage (a long sentence's decode takes a second on a
+        CPU); True raises :class:`~engine.errors.Cancelled`."""
         cfg = self.cfg
         n_fft, hop = cfg.istft_n_fft, cfg.istft_hop_len
         window = self._stft_window(mel.device)
@@ -167,6 +171,8 @@ class HiFT(nn.Module):
             for j in range(1, n_kernels):
                 xs = xs.add_(self.resblocks[i * n_kernels + j](x))
             x = xs.div_(n_kernels)
+            if should_stop is not None and should_stop():
+                raise Cancelled("The vocoder was cancelled.")
         # NOTE the official code uses leaky_relu's default slope (0.01) here, not lrelu_slope.
         x = self.conv_post(F.leaky_relu(x, inplace=True)).float()
 
@@ -179,14 +185,14 @@ class HiFT(nn.Module):
 
     @torch.inference_mode()
     def inference(self, mel: Tensor, cache_source: Tensor | None = None, *,
-                  generator: torch.Generator | None = None,
-                  noise: HiftNoise | None = None) -> tuple[Tensor, Tensor]:
+                  generator: torch.Generator | None = None, noise: HiftNoise | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, Tensor]:
         """mel [1, 80, T] -> (speech [1, T*480], source [1, 1, T*480]).
 
         cache_source [1, 1, S]: the previous chunk's last S source samples; they replace the first S
         samples of this call's source so the excitation continues without a glitch (streaming).
         Randomness: ``noise`` (explicit, the same on every call) or ``generator``; with neither, a
-        fresh default-seeded generator (so the result is deterministic).
+        fresh default-seeded generator (so the result is deterministic). ``should_stop``: see :meth:`decode`.
         """
         if mel.dim() != 3 or mel.shape[1] != self.cfg.in_channels or mel.shape[2] < 1:
             raise InputError(
@@ -204,7 +210,7 @@ class HiFT(nn.Module):
                 )
             source = source.clone()
             source[:, :, :n] = cache_source.to(source)
-        return self.decode(mel, source), source
+        return self.decode(mel, source, should_stop), source
 
 
 def build_hift(cfg: HiFTConfig, state_dict: dict[str, Tensor], device: str | torch.device = "cpu",
