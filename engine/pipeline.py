@@ -1,6 +1,6 @@
 """The engine's public face: load a model, make voices, synthesize text as a stream of audio chunks.
 
-One synchronous generator per request, no threads::
+One synchronous generator per request (its LM may decode ahead on one worker thread, see below)::
 
     engine = Engine.load("path/to/CosyVoice2-0.5B")          # or a Hugging Face repo id
     voice = engine.make_voice("me.wav", "What I say in the clip.", name="Me")
@@ -25,6 +25,11 @@ against cached keys/values, flat cost per chunk) and its last call finishes with
 ``Engine.load(incremental_flow=False)`` gives the reference's recomputing calls and full-attention final
 call instead. A non-streamed sentence is always the official non-streaming call. What each precision
 choice (fp32, bf16, fp16, int8) runs in is decided in one place, :func:`pick_precision`.
+
+On a CPU with two or more threads a streamed sentence's LM decodes on a worker thread (one core) while
+this generator runs the flow and HiFT on the others (:mod:`engine.decode_ahead`): the LM step is bound by
+memory bandwidth and loses nothing on one core, the flow is bound by arithmetic. The tokens and the flow
+schedule do not depend on timing, so the samples are the same either way.
 
 Randomness: three private ``torch.Generator`` s per request, all seeded from ``request.seed``: the LM
 sampler, the flow noise (one fixed buffer per request: seed 0 gives the official fixed noise) and
@@ -343,6 +348,7 @@ def speak_tokens(
     clock: _Clock | None = None,
     on_call: Callable[[dict], None] | None = None,
     start_stream: Callable[[], object] | None = None,
+    lm_threads: int = 0,
 ) -> Iterator[SentenceAudio]:
     """Turn a stream of LM speech tokens into waveform pieces (one sentence).
 
@@ -368,7 +374,16 @@ def speak_tokens(
     ``start_stream`` (incremental flow only): returns the post-prompt :class:`FlowStreamState` for this
     prompt and ``flow_noise`` (e.g. one kept from an earlier sentence of the same voice, see
     :meth:`Engine.synthesize`); default: ``flow.start_stream`` with ``should_stop``.
+
+    ``lm_threads`` > 0 (streamed sentences only): ``lm_tokens`` is iterated on a worker thread with that many
+    intra-op threads (:class:`~engine.decode_ahead.DecodeAhead`), so the LM keeps decoding while this
+    generator runs the flow and HiFT on the remaining threads (all of them for the final call), and the
+    prompt's flow chunks are computed while the LM produces the first hop. Tokens and schedule are those of
+    the single-thread path; only float rounding differs (thread counts change summation order; the choice
+    never depends on timing, so a request still gives the same samples every time). ``clock.lm`` is then the
+    time spent waiting for tokens. The calling thread's thread count is restored when the sentence ends.
     """
+    from .decode_ahead import DecodeAhead, ThreadBudget, split_threads
     from .token2wav import VocoderState, token_hop_schedule, vocode_chunk
 
     clock = clock or _Clock()
@@ -385,6 +400,36 @@ def speak_tokens(
     flow_state = None
     fed = 0  # tokens handed to the incremental flow so far
     stopped: str | None = None
+    budget = ThreadBudget()
+    verdict: list[str] = []
+
+    def watched() -> Iterator[int]:
+        # The watchdog judges inside the token source, so the LM stops drawing exactly at its verdict even when
+        # it decodes ahead on a worker thread: the request's sampler generator carries over to the next
+        # sentence, and one token drawn past the cut would change every sentence after it.
+        seen: list[int] = []
+        try:
+            for token in lm_tokens:
+                seen.append(int(token))
+                yield token
+                if watchdog is not None and (v := watchdog.check(seen, n_text)):
+                    verdict.append(v)
+                    return
+        finally:
+            close = getattr(lm_tokens, "close", None)
+            if close is not None:
+                close()  # stop the LM generator now (frees its KV cache), on the thread that ran it
+
+    ahead = DecodeAhead(watched(), lm_threads=lm_threads, should_stop=should_stop) if (
+        lm_threads > 0 and stream) else None
+    token_source: Iterator[int] = ahead if ahead is not None else watched()
+
+    def use_threads(final: bool) -> None:
+        # Leave the LM worker its cores during the chunk calls; the final call comes after the last token, so
+        # it takes them all. Decided by the call, not by whether the worker happens to be done yet: the thread
+        # count changes float rounding, so it must not depend on timing (same request => same samples).
+        if ahead is not None:
+            budget.use(budget.total if final else split_threads(budget.total)[1])
 
     def tok_tensor(n: int) -> torch.Tensor:
         return torch.tensor([tokens[:n]], dtype=torch.int32, device=device)
@@ -396,9 +441,10 @@ def speak_tokens(
     def vocode(mel: torch.Tensor, finalize: bool) -> torch.Tensor:
         nonlocal voc_state
         check_cancel()  # between flow and HiFT: a long sentence's HiFT call can take a second on a CPU
+        use_threads(finalize)
         t0 = time.perf_counter()
         wave, voc_state = vocode_chunk(hift, mel, voc_state, finalize=finalize, speed=speed,
-                                       noise=hift_noise, generator=hift_generator)
+                                       noise=hift_noise, generator=hift_generator, should_stop=should_stop)
         clock.vocoder += time.perf_counter() - t0
         check_cancel()
         return wave.reshape(-1).float().cpu()
@@ -409,11 +455,10 @@ def speak_tokens(
         streaming = stream and not (finalize and official_final)
         if on_call is not None:
             on_call({"n_tokens": n_tokens, "token_offset": offset, "stream": streaming, "finalize": finalize})
+        use_threads(finalize)
         t0 = time.perf_counter()
         if incremental:
-            if flow_state is None:
-                flow_state = start_stream() if start_stream is not None else flow.start_stream(
-                    prompt_token, prompt_feat, embedding, noise=flow_noise, should_stop=should_stop)
+            prompt_state()
             mel, flow_state = flow.stream_step(flow_state, tok_tensor(n_tokens)[:, fed:], finalize=finalize,
                                                reference_final=finalize and official_final,
                                                should_stop=should_stop)
@@ -425,41 +470,56 @@ def speak_tokens(
         clock.flow += time.perf_counter() - t0
         return mel
 
-    t_lm = time.perf_counter()
-    try:
-        for token in lm_tokens:
-            tokens.append(int(token))
-            if watchdog is not None:
-                stopped = watchdog.check(tokens, n_text)
-                if stopped:
+    def prompt_state() -> None:
+        nonlocal flow_state
+        if flow_state is None:
+            flow_state = start_stream() if start_stream is not None else flow.start_stream(
+                prompt_token, prompt_feat, embedding, noise=flow_noise, should_stop=should_stop)
+
+    def run() -> Iterator[SentenceAudio]:
+        nonlocal hop, token_offset, stopped
+        t_lm = time.perf_counter()
+        try:
+            for token in token_source:
+                tokens.append(int(token))
+                if cancel is not None and cancel.cancelled:
                     break
-            if cancel is not None and cancel.cancelled:
-                break
-            if stream and len(tokens) >= hop.n_tokens:
-                clock.lm += time.perf_counter() - t_lm
-                mel = flow_call(hop.n_tokens, token_offset, False)
-                if mel.shape[2] > 0:
-                    yield SentenceAudio(vocode(mel, False), False, len(tokens))
-                token_offset += hop.hop
-                hop = next(hops)
-                if cancel is not None:
-                    cancel.raise_if_cancelled("Synthesis")
-                t_lm = time.perf_counter()
-    finally:
-        close = getattr(lm_tokens, "close", None)
-        if close is not None:
-            close()  # stop the LM generator now (frees its KV cache)
-    clock.lm += time.perf_counter() - t_lm
-    if cancel is not None:
-        cancel.raise_if_cancelled("Synthesis")
-    if stopped and watchdog is not None:
-        # Cut the loop itself off: drop the repeating tail beyond its first period.
-        tokens[:] = _trim_loop(tokens, watchdog)
-    if not tokens:
-        return
-    # The last call takes every token (official: streaming=False, finalize=True; see official_final).
-    mel = flow_call(len(tokens), token_offset if stream else 0, True)
-    yield SentenceAudio(vocode(mel, True), True, len(tokens), stopped)
+                if stream and len(tokens) >= hop.n_tokens:
+                    clock.lm += time.perf_counter() - t_lm
+                    mel = flow_call(hop.n_tokens, token_offset, False)
+                    if mel.shape[2] > 0:
+                        yield SentenceAudio(vocode(mel, False), False, len(tokens))
+                    token_offset += hop.hop
+                    hop = next(hops)
+                    if cancel is not None:
+                        cancel.raise_if_cancelled("Synthesis")
+                    t_lm = time.perf_counter()
+        finally:
+            token_source.close()  # type: ignore[attr-defined]  # stops the LM (and its worker) now
+        clock.lm += time.perf_counter() - t_lm
+        stopped = verdict[0] if verdict else None
+        if cancel is not None:
+            cancel.raise_if_cancelled("Synthesis")
+        if stopped and watchdog is not None:
+            # Cut the loop itself off: drop the repeating tail beyond its first period.
+            tokens[:] = _trim_loop(tokens, watchdog)
+        if not tokens:
+            return
+        # The last call takes every token (official: streaming=False, finalize=True; see official_final).
+        mel = flow_call(len(tokens), token_offset if stream else 0, True)
+        yield SentenceAudio(vocode(mel, True), True, len(tokens), stopped)
+
+    with budget:
+        try:
+            if ahead is not None and incremental:  # the prompt's chunks while the LM decodes the first hop
+                use_threads(False)
+                t0 = time.perf_counter()
+                prompt_state()
+                clock.flow += time.perf_counter() - t0
+            yield from run()
+        finally:
+            if ahead is not None:
+                ahead.close()  # stop the worker before the thread count is restored
 
 
 def _trim_loop(tokens: list[int], wd: Watchdog) -> list[int]:
@@ -490,7 +550,8 @@ class Engine:
 
     def __init__(self, model_dir: Path, cfg: ModelConfig, lm, flow, hift, frontend, text_frontend,
                  device: torch.device, dtype: torch.dtype, incremental_flow: bool = True, *,
-                 official_final: bool | None = None, precision: Precision | None = None):
+                 official_final: bool | None = None, precision: Precision | None = None,
+                 decode_ahead: bool | None = None):
         self.model_dir = model_dir
         self.cfg = cfg
         self.lm = lm
@@ -503,6 +564,7 @@ class Engine:
         self.precision = precision or Precision(_dtype_name(dtype), _dtype_name(dtype), dtype)
         self.incremental_flow = incremental_flow
         self.official_final = official_final
+        self.decode_ahead = decode_ahead
         # Post-prompt flow stream states, newest last (see _prompt_state). Each holds the prompt's K/V
         # (at official size in fp32 ~4.4 MB per prompt mel frame), hence only a few.
         self.prompt_state_cache_size = 2
@@ -517,7 +579,7 @@ class Engine:
              cache_dir: str | Path | None = None, endpoint: str | None = None, offline: bool = False,
              progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
              normalizer: str = "wetext", incremental_flow: bool = True,
-             official_final: bool | None = None) -> "Engine":
+             official_final: bool | None = None, decode_ahead: bool | None = None) -> "Engine":
         """Open an official-layout model folder, or download a Hugging Face repo id first.
 
         dtype: one of :data:`PRECISIONS` (see :func:`pick_precision` for exactly what each runs in):
@@ -531,6 +593,8 @@ class Engine:
         official_final: the last call of a streamed sentence is the reference's full-attention pass
         over the whole sentence (True) or uses the streaming masks like the chunks (False). None:
         official only with ``incremental_flow=False``. See :func:`speak_tokens`.
+        decode_ahead: streamed sentences decode the LM on a worker thread while the flow and HiFT run
+        (:mod:`engine.decode_ahead`; same audio, less time). None: on a CPU with two or more threads.
         normalizer: ``wetext`` (default), ``inflect`` (the reference's English fallback) or ``none``.
         """
         from .flow.flow import load_flow
@@ -556,7 +620,15 @@ class Engine:
         frontend = Frontend.from_model_dir(model_dir)
         text = TextFrontend(frontend.tokenizer, normalizer)  # type: ignore[arg-type]
         return cls(model_dir, cfg, lm, flow, hift, frontend, text, dev, prec.flow, incremental_flow,
-                   official_final=official_final, precision=prec)
+                   official_final=official_final, precision=prec, decode_ahead=decode_ahead)
+
+    def lm_threads(self) -> int:
+        """Intra-op threads for the LM worker of a streamed sentence; 0: decode in the calling thread."""
+        from .decode_ahead import split_threads
+
+        total = torch.get_num_threads()
+        ahead = self.decode_ahead if self.decode_ahead is not None else (self.device.type == "cpu" and total >= 2)
+        return split_threads(total)[0] if ahead else 0
 
     # ---- voices ----------------------------------------------------------------------------
     def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,
@@ -662,7 +734,7 @@ class Engine:
                     incremental_flow=self.incremental_flow, official_final=self.official_final,
                     chunk_size=self.cfg.chunk_size,
                     pre_lookahead=self.cfg.flow.pre_lookahead_len, token_mel_ratio=self.cfg.token_mel_ratio,
-                    clock=clock):
+                    clock=clock, lm_threads=self.lm_threads()):
                 if piece.watchdog and r.on_runaway == "raise":
                     raise GenerationError(f"Sentence {si + 1} ({sentence[:40]!r}): the watchdog {piece.watchdog}. "
                                           "Try another seed or rephrase the sentence.")

@@ -383,8 +383,9 @@ def test_fp16_needs_a_gpu(tiny_model_dir):
         Engine.load(tiny_model_dir, device="cpu", dtype="fp16", normalizer="none")
 
 
-def test_cancel_during_the_flow_stops_before_the_next_ode_step(engine, voice, monkeypatch):
-    """Cancelling from another thread while the flow runs takes effect before its next estimator pass."""
+def test_cancel_during_the_flow_stops_the_running_pass(engine, voice, monkeypatch):
+    """Cancelling from another thread while the flow runs stops the estimator pass that is running (it polls
+    between its stages); no later pass begins."""
     token = CancelToken()
     started = threading.Event()
     real = engine.flow.decoder.estimator.forward_chunk
@@ -403,7 +404,7 @@ def test_cancel_during_the_flow_stops_before_the_next_ode_step(engine, voice, mo
     monkeypatch.setattr(engine.flow.decoder.estimator, "forward_chunk", slow)
     canceller = threading.Thread(target=lambda: started.wait(60) and token.cancel())
     canceller.start()
-    with pytest.raises(Cancelled, match="ODE step 2"):
+    with pytest.raises(Cancelled, match="cancelled"):
         list(engine.synthesize(_req(voice, watchdog=LONGER), cancel=token))
     canceller.join(10)
     assert began_after_cancel == [False]
