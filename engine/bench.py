@@ -12,7 +12,8 @@
 * a streamed 10 s utterance (250 tokens) through :func:`engine.pipeline.speak_tokens`, the code path the app
   uses: first-audio latency (LM prefill + the 28 tokens of the first chunk + first flow chunk + first HiFT
   chunk, measured as the time to the first waveform piece) and the real-time factor of the whole utterance,
-  with the official recomputing flow and with the incremental one;
+  with the official recomputing flow, with the incremental one, and with the incremental one while the LM
+  decodes ahead on a worker thread (``ahead``, what :class:`engine.Engine` does on a CPU);
 * peak memory: ``ru_maxrss`` of the process (each configuration runs in its own process) and, on CUDA, the
   peak allocated GPU memory.
 
@@ -26,7 +27,7 @@ A precision is ``LM[/flow]``: ``int8`` is the LM dynamically quantised to int8 w
 official code's numbers measured on a 2-core CPU like this one. They are a STORED reference, not a side-by-side
 run: the machine state differs, so treat them as indicative only. 2 threads by default (``--threads``).
 ``--quick`` runs a tiny model with tiny counts (seconds; used by the tests). ``--components lm,flow,hift,stream``
-and ``--flow-modes recompute,incremental`` select what is timed (the recomputing flow is the slow part).
+and ``--flow-modes recompute,incremental,ahead`` select what is timed (the recomputing flow is the slow part).
 
 On a shared machine, contention distorts everything (with 2 threads, OpenMP barriers stall when a core is
 taken away): each configuration records the load average and a matmul probe (``matmul_gflops_*``) before and
@@ -56,7 +57,11 @@ from .config import ModelConfig, official_config
 BACKENDS = ("cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "int8", "fp16")
 COMPONENTS = ("lm", "flow", "hift", "stream")
-FLOW_MODES = ("recompute", "incremental")
+FLOW_MODES = ("recompute", "incremental", "ahead")
+"""How streamed flow is run: the official recomputing calls, our incremental chunks, and incremental chunks
+with the LM decoding ahead on a worker thread (:mod:`engine.decode_ahead`, the engine's default on a CPU).
+The per-chunk flow section times only the first two (``ahead`` differs in threading, not in the flow)."""
+CHUNK_MODES = ("recompute", "incremental")
 DEFAULT_REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "parity" / "reference_cpu_perf.json"
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -249,6 +254,7 @@ def chunk_schedule(cfg: ModelConfig, plan: BenchPlan) -> list[tuple[int, int]]:
 def bench_flow_section(flow, cfg: ModelConfig, plan: BenchPlan, device: torch.device, dtype: torch.dtype,
                        modes: tuple[str, ...] = FLOW_MODES) -> dict:
     """Per-chunk streaming cost (recomputing vs incremental, interleaved) and 10 s offline."""
+    modes = tuple(m for m in modes if m in CHUNK_MODES)
     schedule = chunk_schedule(cfg, plan)
     n_max = max(schedule[-1][0], plan.utterance_tokens)
     inp = _flow_inputs(cfg, plan, n_max, dtype, device)
@@ -278,7 +284,7 @@ def bench_flow_section(flow, cfg: ModelConfig, plan: BenchPlan, device: torch.de
         row = {"k": k, "tokens_in_call": n_call, "new_tokens": n_call - offset - cfg.flow.pre_lookahead_len}
         for mode in modes:
             row[f"{mode}_s"] = _median(runs[mode])
-        if len(modes) == 2:
+        if set(modes) == set(CHUNK_MODES):
             row["speedup"] = row["recompute_s"] / row["incremental_s"]
         chunks.append(row)
     n = plan.utterance_tokens
@@ -321,9 +327,13 @@ def bench_hift_section(hift, cfg: ModelConfig, plan: BenchPlan, device: torch.de
 
 
 def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, device: torch.device,
-                         dtype: torch.dtype, incremental: bool) -> dict:
-    """One streamed utterance of ``plan.utterance_tokens`` tokens through ``speak_tokens`` (the app's path)."""
+                         dtype: torch.dtype, mode: str) -> dict:
+    """One streamed utterance of ``plan.utterance_tokens`` tokens through ``speak_tokens`` (the app's path),
+    the flow run as ``mode`` (see :data:`FLOW_MODES`)."""
+    from .decode_ahead import split_threads
     from .pipeline import _Clock, speak_tokens
+
+    lm_threads = split_threads(torch.get_num_threads())[0] if mode == "ahead" else 0
 
     text, speech = lm_prompt(cfg, plan.prompt_positions)
     ratio = _exact_ratio(plan.utterance_tokens, len(text))
@@ -339,9 +349,9 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
         for piece in speak_tokens(tokens, flow=flow, hift=hift, prompt_token=inp["prompt_token"],
                                   prompt_feat=inp["prompt_feat"], embedding=inp["embedding"], stream=True,
                                   flow_noise=inp["noise"], hift_generator=torch.Generator().manual_seed(r),
-                                  incremental_flow=incremental, chunk_size=cfg.chunk_size,
+                                  incremental_flow=mode != "recompute", chunk_size=cfg.chunk_size,
                                   pre_lookahead=cfg.flow.pre_lookahead_len, token_mel_ratio=cfg.token_mel_ratio,
-                                  clock=clock):
+                                  clock=clock, lm_threads=lm_threads):
             _sync(device)
             if first_s is None:
                 first_s = time.perf_counter() - t0
@@ -398,8 +408,8 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     if "hift" in components:
         result["hift"] = bench_hift_section(hift, cfg, plan, device)
     if "stream" in components:
-        result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype,
-                                                       incremental=mode == "incremental") for mode in flow_modes}
+        result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype, mode)
+                            for mode in flow_modes}
     result["peak_rss_mb"] = _peak_rss_mb()
     if device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -456,7 +466,7 @@ def reference_ratios(result: dict, reference: dict) -> dict:
     if "flow" in result:
         ref_chunks = {c["k"]: c["median_s"] for c in ref["flow"]["stream_chunks_reference_schedule"]}
         out["flow_chunk_speedup"] = [
-            {"k": c["k"], **{mode: ref_chunks[c["k"]] / c[f"{mode}_s"] for mode in FLOW_MODES if f"{mode}_s" in c}}
+            {"k": c["k"], **{mode: ref_chunks[c["k"]] / c[f"{mode}_s"] for mode in CHUNK_MODES if f"{mode}_s" in c}}
             for c in result["flow"]["chunks"] if c["k"] in ref_chunks]
         out["flow_offline_speedup"] = ref["flow"]["nonstream_250_tokens"]["median_s"] / result["flow"]["offline_s"]
     if "hift" in result:
@@ -509,7 +519,7 @@ def format_table(report: dict) -> str:
     for r in ok:
         ratios = r.get("vs_reference")
         if ratios:
-            chunks = ", ".join(f"k={c['k']} " + "/".join(_fmt(c.get(m)) for m in FLOW_MODES)
+            chunks = ", ".join(f"k={c['k']} " + "/".join(_fmt(c.get(m)) for m in CHUNK_MODES)
                                for c in ratios.get("flow_chunk_speedup", []))
             lines.append(f"{r['backend']} {r['precision']} speed-up {ratios['note']}: "
                          + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if isinstance(v, float))
@@ -564,7 +574,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="LM[/flow] precisions, e.g. fp32,bf16,int8,int8/bf16,fp16")
     p.add_argument("--components", default=",".join(COMPONENTS), type=lambda v: _csv(v, COMPONENTS, "component"))
     p.add_argument("--flow-modes", default=",".join(FLOW_MODES), type=lambda v: _csv(v, FLOW_MODES, "flow mode"),
-                   help="streaming flow ways to time: recompute (official) and/or incremental (ours)")
+                   help="streaming flow ways to time: recompute (official), incremental (ours), ahead (incremental "
+                        "+ LM decoding on a worker thread; streamed utterance only)")
     p.add_argument("--tokens", type=int, help="LM tokens timed for tokens/s (default 100)")
     p.add_argument("--repeats", type=int, help="timed runs per measurement, median reported (default 3)")
     p.add_argument("--stream-repeats", type=int, help="streamed utterances per flow mode (default 1)")
