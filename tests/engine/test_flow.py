@@ -252,10 +252,10 @@ def test_stream_state_is_kept_in_the_flow_dtype(flow, case):
     assert sizes[torch.bfloat16] == pytest.approx(sizes[torch.float32] / 2, rel=0.01)
 
 
-def test_several_ready_chunks_are_solved_one_chunk_per_pass(flow, case):
-    """A hop that makes several chunks ready (the official schedule hands over up to 100 tokens) is solved
-    one encoder chunk at a time, so cancellation is polled every ODE step of ONE chunk, and the output is
-    the same as feeding the chunks one by one."""
+def test_several_ready_chunks_in_one_pass_equal_chunk_by_chunk(flow, case):
+    """A hop that makes several chunks ready (the official schedule hands over up to 100 tokens) is solved in
+    one pass, the same as feeding the chunks one by one, and cancellation is still polled inside every ODE
+    step (between the estimator's stages), not once per step."""
     tokens, chunk = case["token"], flow.cfg.encoder.static_chunk_size
     start = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])
     polls: list[int] = []
@@ -268,7 +268,7 @@ def test_several_ready_chunks_are_solved_one_chunk_per_pass(flow, case):
     n_chunks = (state_all.done - start.done) // chunk
     assert n_chunks >= 2, "fixture too short for this test"
     steps = flow.cfg.cfm.n_timesteps
-    assert len(polls) >= n_chunks * steps  # one poll per ODE step per chunk, not per pass
+    assert len(polls) > 2 * steps  # polled inside each ODE step's estimator pass, not once per step
 
     state, pieces = start, []
     for i in range(0, tokens.size(1), chunk):
