@@ -16,7 +16,7 @@ import torch
 
 from engine import Cancelled, CancelToken
 from engine.decode_ahead import DecodeAhead, ThreadBudget, split_threads
-from engine.pipeline import Engine, SynthesisRequest, Watchdog
+from engine.pipeline import Engine, Precision, SynthesisRequest, Watchdog
 
 PROMPT_TEXT = "Hello there, this is a short prompt for voice cloning."
 WATCHDOG = Watchdog(max_tokens_per_text_token=5.0)  # the tiny random LM never says EOS
@@ -125,13 +125,20 @@ def _speak(engine: Engine, req: SynthesisRequest, texts: list[str] | None = None
     return chunks, np.concatenate([c.samples for c in chunks])
 
 
-def test_engine_default_is_on_for_a_multithreaded_cpu(engines):
+def test_engine_default_is_on_for_a_multithreaded_cpu_unless_the_lm_is_int8(engines):
     assert engines[True].lm_threads() == 1
     assert engines[False].lm_threads() == 0
     e = engines[True]
-    auto = Engine(e.model_dir, e.cfg, e.lm, e.flow, e.hift, e.frontend, e.text, e.device, e.dtype,
-                  precision=e.precision)
-    assert auto.lm_threads() == (1 if torch.get_num_threads() >= 2 else 0)
+
+    def auto(precision: Precision) -> Engine:
+        return Engine(e.model_dir, e.cfg, e.lm, e.flow, e.hift, e.frontend, e.text, e.device, e.dtype,
+                      precision=precision)
+
+    multi = torch.get_num_threads() >= 2
+    assert auto(Precision("fp32", "fp32", torch.float32)).lm_threads() == (1 if multi else 0)
+    assert auto(Precision("bf16", "bf16", torch.bfloat16)).lm_threads() == (1 if multi else 0)
+    # an int8 LM is fast enough that the flow on every core, in turn, is quicker
+    assert auto(Precision("int8", "int8w", torch.float32)).lm_threads() == 0
 
 
 def test_same_tokens_and_schedule_with_and_without_the_worker(engines, voice):
