@@ -44,8 +44,9 @@ def state_mb(state: FlowStreamState) -> float:
     n = 0
     for k, v in state.encoder.kv:
         n += k.nbytes + v.nbytes
-    for c in state.decoder or ():
-        n += sum(t.nbytes for t in c.convs) + sum(k.nbytes + v.nbytes for k, v in c.kv)
+    for step in state.decoder or ():
+        for c in step:
+            n += sum(t.nbytes for t in c.convs) + sum(k.nbytes + v.nbytes for k, v in c.kv)
     return n / 2**20
 
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..checkpoints import load_into, read_state_dict
 from ..config import FlowConfig, ModelConfig, load_config
 from ..errors import GenerationError, InputError
-from .cfm import CFM, ShouldStop, official_noise
+from .cfm import BATCH_ROWS, CFM, SPLIT_ROWS, Helper, ShouldStop, official_noise
 from .decoder import EstimatorCache
 from .encoder import EncoderCache, UpsampleConformerEncoder
 
@@ -59,8 +59,9 @@ class FlowStreamState:
     generator: torch.Generator | None
     done: int = 0
     encoder: EncoderCache = EncoderCache()
-    decoder: tuple[EstimatorCache, ...] | None = None
+    decoder: tuple[tuple[EstimatorCache, ...], ...] | None = None  # [ODE step][row group]
     finished: bool = False
+    rows: tuple[tuple[int, int], ...] = BATCH_ROWS  # how the guidance rows are run (cfm.BATCH_ROWS / SPLIT_ROWS)
 
 
 class Flow(nn.Module):
@@ -168,12 +169,15 @@ class Flow(nn.Module):
     @torch.inference_mode()
     def start_stream(self, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
                      noise: Tensor | None = None, generator: torch.Generator | None = None,
-                     should_stop: ShouldStop | None = None) -> FlowStreamState:
+                     should_stop: ShouldStop | None = None, split_rows: bool = False,
+                     helper: Helper | None = None) -> FlowStreamState:
         """A stream state for this prompt, with the prompt chunks that need no generated token already done.
 
         Noise as in :meth:`inference`: ``noise`` (used as given, must be long enough), else drawn from
         ``generator`` chunk by chunk (so it differs from a one-shot draw with the same seed), else the
-        reference's fixed noise. ``should_stop`` as in :meth:`inference`."""
+        reference's fixed noise. ``should_stop`` as in :meth:`inference`. ``split_rows``: run the two guidance
+        rows as separate estimator calls for the whole stream (:data:`~engine.flow.cfm.SPLIT_ROWS`; lets
+        :meth:`stream_step` put one on a ``helper`` thread, as this call does with ``helper``)."""
         self._check_inputs(prompt_token, prompt_token, prompt_feat, embedding)
         if noise is None and generator is None:
             noise = official_noise()
@@ -181,13 +185,14 @@ class Flow(nn.Module):
             noise = torch.zeros(1, 80, 0)
         state = FlowStreamState(tokens=prompt_token.long(), n_prompt_tokens=prompt_token.size(1),
                                 prompt_feat=prompt_feat, spks=self.speaker(embedding), noise=noise,
-                                generator=generator)
-        return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False, should_stop=should_stop)[1]
+                                generator=generator, rows=SPLIT_ROWS if split_rows else BATCH_ROWS)
+        return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False, should_stop=should_stop,
+                                helper=helper)[1]
 
     @torch.inference_mode()
     def stream_step(self, state: FlowStreamState, new_tokens: Tensor, finalize: bool, *,
-                    reference_final: bool = False, should_stop: ShouldStop | None = None
-                    ) -> tuple[Tensor, FlowStreamState]:
+                    reference_final: bool = False, should_stop: ShouldStop | None = None,
+                    helper: Helper | None = None) -> tuple[Tensor, FlowStreamState]:
         """Add ``new_tokens`` [1, n] (n may be 0) and return the mel frames that became final + the new state.
 
         Without ``finalize`` a chunk of ``static_chunk_size`` tokens is produced once the ``pre_lookahead_len``
@@ -197,7 +202,8 @@ class Flow(nn.Module):
         non-streaming (full attention) pass over the whole utterance, of which the frames not yet returned
         are kept (exact reference output, at the cost of recomputing everything once). Prompt frames are
         never returned. Returns [1, 80, m] (m may be 0). ``should_stop`` as in :meth:`inference`; a cancelled
-        step raises and leaves ``state`` (a value) as it was."""
+        step raises and leaves ``state`` (a value) as it was. ``helper``: for a split-rows state, where the
+        unconditioned row may run (:data:`~engine.flow.cfm.Helper`); the result is the same either way."""
         if state.finished:
             raise GenerationError("This flow stream is finalized; start a new one for the next utterance.")
         if new_tokens.dim() != 2 or new_tokens.size(0) != 1:
@@ -218,7 +224,7 @@ class Flow(nn.Module):
         # All ready chunks go in one pass: the chunk masks make it the same computation as one pass per chunk,
         # and bigger matrices use the cores better (a 100-token hop at official size on 2 CPU threads: 4.5 s in
         # one pass, 6.2 s in four). Cancel stays responsive: the estimator polls ``should_stop`` between stages.
-        mel, state = self._advance(state, end, finalize, should_stop)
+        mel, state = self._advance(state, end, finalize, should_stop, helper)
         return mel, replace(state, finished=finalize)
 
     def _reference_final(self, state: FlowStreamState, should_stop: ShouldStop | None = None
@@ -243,8 +249,8 @@ class Flow(nn.Module):
             noise = torch.cat([noise, more.to(noise)], dim=2)
         return noise
 
-    def _advance(self, state: FlowStreamState, end: int, finalize: bool, should_stop: ShouldStop | None = None
-                 ) -> tuple[Tensor, FlowStreamState]:
+    def _advance(self, state: FlowStreamState, end: int, finalize: bool, should_stop: ShouldStop | None = None,
+                 helper: Helper | None = None) -> tuple[Tensor, FlowStreamState]:
         start, lookahead, ratio = state.done, self.cfg.pre_lookahead_len, self.frames_per_token
         x = self.embed_tokens(state.tokens[:, start:end])
         context = None if finalize else self.embed_tokens(state.tokens[:, end:end + lookahead])
@@ -256,7 +262,8 @@ class Flow(nn.Module):
         z = noise[:, :, f0:f1].to(mu.dtype)
         cond = self._cond(state.prompt_feat, f0, f1 - f0)
         mel, dec_caches = self.decoder.solve_chunk(z, mu, state.spks, cond, state.decoder, streaming=True,
-                                                   keep_cache=not finalize, should_stop=should_stop)
+                                                   keep_cache=not finalize, should_stop=should_stop,
+                                                   rows=state.rows, helper=helper)
         first_out = max(state.prompt_feat.size(1), f0)
         out = mel[:, :, first_out - f0:].float()
         return out, replace(state, noise=noise, done=end, encoder=enc_cache,

@@ -124,7 +124,7 @@ def test_stepping_from_an_older_state_is_fork_safe(flow, case):
     want_branch_end, _ = flow.stream_step(long_branch(fresh()), tok[:, :0], finalize=True)
     mid = fresh()
     branch = long_branch(mid)
-    k_mid = mid.decoder[0].kv[0][0]
+    k_mid = mid.decoder[0][0].kv[0][0]
     assert k_mid.pages[-1].filled > k_mid.length - sum(p.capacity for p in k_mid.pages[:-1])  # shared, written
     a1, s1 = flow.stream_step(mid, tok[:, 30:60], finalize=False)
     a2, s2 = flow.stream_step(mid, tok[:, 30:60], finalize=False)
@@ -244,8 +244,8 @@ def test_stream_state_is_kept_in_the_flow_dtype(flow, case):
                                noise=case["noise"])
         mel, state = f.stream_step(state, case["token"][:, :40], finalize=False)
         tensors = [h.tensor() for kv in state.encoder.kv for h in kv]
-        tensors += [h.tensor() for c in state.decoder for kv in c.kv for h in kv]
-        tensors += [t for c in state.decoder for t in c.convs]
+        tensors += [h.tensor() for step in state.decoder for c in step for kv in c.kv for h in kv]
+        tensors += [t for step in state.decoder for c in step for t in c.convs]
         assert tensors and {t.dtype for t in tensors} == {dtype}
         assert mel.dtype == torch.float32 and torch.isfinite(mel).all()
         sizes[dtype] = state_mb(state)
@@ -279,3 +279,66 @@ def test_several_ready_chunks_in_one_pass_equal_chunk_by_chunk(flow, case):
     assert (got - mel_all).abs().max().item() < 1e-5
     tail_all, _ = flow.stream_step(state_all, tokens[:, :0], finalize=True)
     assert torch.isfinite(tail_all).all()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The guidance rows as separate calls, one of them on a helper thread
+# ---------------------------------------------------------------------------------------------------------
+def _stream(flow, case, *, split_rows: bool, helper=None, should_stop=None) -> torch.Tensor:
+    state = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"],
+                              split_rows=split_rows, helper=helper)
+    pieces = []
+    for i in range(0, case["token"].size(1), 30):
+        mel, state = flow.stream_step(state, case["token"][:, i:i + 30], finalize=False, helper=helper,
+                                      should_stop=should_stop)
+        pieces.append(mel)
+    mel, _ = flow.stream_step(state, case["token"][:, :0], finalize=True, helper=helper)
+    return torch.cat(pieces + [mel], dim=2)
+
+
+def test_split_rows_equal_the_batch_and_do_not_depend_on_the_thread(flow, case):
+    """Split guidance rows give the batched result (up to float rounding), and the same bits whether the second
+    row ran on a helper thread with the same thread count or in turn on this one."""
+    from engine.decode_ahead import FlowLane
+
+    batch = _stream(flow, case, split_rows=False)
+    alone = _stream(flow, case, split_rows=True)
+    lane = FlowLane(torch.get_num_threads())
+    ran_on: set[str] = set()
+
+    def helper():
+        ran_on.add("asked")
+        return lane
+
+    try:
+        helped = _stream(flow, case, split_rows=True, helper=helper)
+        names = lane.submit(lambda: threading.current_thread().name).result()
+    finally:
+        lane.close()
+    assert "asked" in ran_on and names.startswith("timbre-flow-lane")
+    assert (alone - batch).abs().max().item() < 1e-5
+    assert torch.equal(helped, alone)
+
+
+def test_cancel_reaches_the_helper_row_and_waits_for_it(flow, case):
+    from engine.decode_ahead import FlowLane
+
+    lane = FlowLane(1)
+    stop = threading.Event()
+    passes = []
+
+    def should_stop():
+        passes.append(threading.current_thread().name)
+        if len(passes) > 40:
+            stop.set()
+        return stop.is_set()
+
+    try:
+        with pytest.raises(Cancelled):
+            _stream(flow, case, split_rows=True, helper=lambda: lane, should_stop=should_stop)
+        # the helper's call has finished: the lane is idle again and runs the next call at once
+        assert lane.submit(lambda: 7).result(timeout=5) == 7
+    finally:
+        lane.close()
+    assert any(name.startswith("timbre-flow-lane") for name in passes)  # the helper row polled too
+    assert not [t for t in threading.enumerate() if t.name.startswith("timbre-flow-lane")]
