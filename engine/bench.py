@@ -12,8 +12,8 @@
 * a streamed 10 s utterance (250 tokens) through :func:`engine.pipeline.speak_tokens`, the code path the app
   uses: first-audio latency (LM prefill + the 28 tokens of the first chunk + first flow chunk + first HiFT
   chunk, measured as the time to the first waveform piece) and the real-time factor of the whole utterance,
-  with the official recomputing flow, with the incremental one, and with the incremental one while the LM
-  decodes ahead on a worker thread (``ahead``, what :class:`engine.Engine` does on a CPU);
+  with the official recomputing flow, with the incremental one, and with the incremental one using the
+  engine's CPU threading (``threaded``: LM decoding ahead, flow rows on two threads; the Engine's default);
 * peak memory: ``ru_maxrss`` of the process (each configuration runs in its own process) and, on CUDA, the
   peak allocated GPU memory.
 
@@ -27,7 +27,7 @@ A precision is ``LM[/flow]``: ``int8`` is the LM dynamically quantised to int8 w
 official code's numbers measured on a 2-core CPU like this one. They are a STORED reference, not a side-by-side
 run: the machine state differs, so treat them as indicative only. 2 threads by default (``--threads``).
 ``--quick`` runs a tiny model with tiny counts (seconds; used by the tests). ``--components lm,flow,hift,stream``
-and ``--flow-modes recompute,incremental,ahead`` select what is timed (the recomputing flow is the slow part).
+and ``--flow-modes recompute,incremental,threaded`` select what is timed (the recomputing flow is the slow part).
 
 On a shared machine, contention distorts everything (with 2 threads, OpenMP barriers stall when a core is
 taken away): each configuration records the load average and a matmul probe (``matmul_gflops_*``) before and
@@ -57,10 +57,11 @@ from .config import ModelConfig, official_config
 BACKENDS = ("cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "int8", "fp16")
 COMPONENTS = ("lm", "flow", "hift", "stream")
-FLOW_MODES = ("recompute", "incremental", "ahead")
-"""How streamed flow is run: the official recomputing calls, our incremental chunks, and incremental chunks
-with the LM decoding ahead on a worker thread (:mod:`engine.decode_ahead`, the engine's default on a CPU).
-The per-chunk flow section times only the first two (``ahead`` differs in threading, not in the flow)."""
+FLOW_MODES = ("recompute", "incremental", "threaded")
+"""How streamed flow is run: the official recomputing calls; our incremental chunks with one thread of control;
+and incremental chunks with the engine's CPU threading for the precision (:func:`engine.pipeline.cpu_threading`:
+the LM decoding ahead on a worker thread unless it is int8, the flow's guidance rows on two threads), which is
+what :class:`engine.Engine` does on a multi-core CPU. The per-chunk flow section times only the first two."""
 CHUNK_MODES = ("recompute", "incremental")
 DEFAULT_REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "parity" / "reference_cpu_perf.json"
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -327,13 +328,14 @@ def bench_hift_section(hift, cfg: ModelConfig, plan: BenchPlan, device: torch.de
 
 
 def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, device: torch.device,
-                         dtype: torch.dtype, mode: str) -> dict:
+                         dtype: torch.dtype, mode: str, lm_precision: str = "fp32") -> dict:
     """One streamed utterance of ``plan.utterance_tokens`` tokens through ``speak_tokens`` (the app's path),
     the flow run as ``mode`` (see :data:`FLOW_MODES`)."""
-    from .decode_ahead import split_threads
-    from .pipeline import _Clock, speak_tokens
+    from .pipeline import Precision, _Clock, cpu_threading, speak_tokens
 
-    lm_threads = split_threads(torch.get_num_threads())[0] if mode == "ahead" else 0
+    lm_threads, lane_threads = 0, 0
+    if mode == "threaded":
+        lm_threads, lane_threads = cpu_threading(device, Precision(lm_precision, lm_precision, dtype))
 
     text, speech = lm_prompt(cfg, plan.prompt_positions)
     ratio = _exact_ratio(plan.utterance_tokens, len(text))
@@ -351,7 +353,7 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
                                   flow_noise=inp["noise"], hift_generator=torch.Generator().manual_seed(r),
                                   incremental_flow=mode != "recompute", chunk_size=cfg.chunk_size,
                                   pre_lookahead=cfg.flow.pre_lookahead_len, token_mel_ratio=cfg.token_mel_ratio,
-                                  clock=clock, lm_threads=lm_threads):
+                                  clock=clock, lm_threads=lm_threads, flow_lane_threads=lane_threads):
             _sync(device)
             if first_s is None:
                 first_s = time.perf_counter() - t0
@@ -408,7 +410,7 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     if "hift" in components:
         result["hift"] = bench_hift_section(hift, cfg, plan, device)
     if "stream" in components:
-        result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype, mode)
+        result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype, mode, lm_p)
                             for mode in flow_modes}
     result["peak_rss_mb"] = _peak_rss_mb()
     if device.type == "cuda":
@@ -574,8 +576,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="LM[/flow] precisions, e.g. fp32,bf16,int8,int8/bf16,fp16")
     p.add_argument("--components", default=",".join(COMPONENTS), type=lambda v: _csv(v, COMPONENTS, "component"))
     p.add_argument("--flow-modes", default=",".join(FLOW_MODES), type=lambda v: _csv(v, FLOW_MODES, "flow mode"),
-                   help="streaming flow ways to time: recompute (official), incremental (ours), ahead (incremental "
-                        "+ LM decoding on a worker thread; streamed utterance only)")
+                   help="streaming flow ways to time: recompute (official), incremental (ours), threaded (incremental "
+                        "with the engine's CPU threading; streamed utterance only)")
     p.add_argument("--tokens", type=int, help="LM tokens timed for tokens/s (default 100)")
     p.add_argument("--repeats", type=int, help="timed runs per measurement, median reported (default 3)")
     p.add_argument("--stream-repeats", type=int, help="streamed utterances per flow mode (default 1)")

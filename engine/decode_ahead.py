@@ -1,4 +1,5 @@
-"""Let the LM decode ahead on a worker thread while the caller runs the flow and the vocoder.
+"""CPU threads for a streamed sentence: the LM decoding ahead on a worker thread while the caller runs the
+flow and the vocoder, and a second lane for the flow's guidance rows.
 
 Why: on a CPU the LM's one-token step is bound by memory bandwidth (it streams all of the decoder's
 weights, ~1.4 GB in fp32, for every token), while the flow and HiFT are bound by arithmetic. Measured at
@@ -17,11 +18,19 @@ same samples every time.
 Thread counts: ``torch.set_num_threads`` sets the OpenMP/MKL thread count of the *calling* thread (plus a
 process-wide default for threads that start later), so the worker sets its own count and the consumer sets
 its count before each flow call. :class:`ThreadBudget` restores the caller's count when the sentence ends.
+
+The flow lane: classifier-free guidance runs the estimator on two rows that only meet at the end of each ODE
+step. With split rows (:data:`engine.flow.cfm.SPLIT_ROWS`) the unconditioned row can run on a
+:class:`FlowLane` thread while the caller runs the conditioned one: two single-thread calls use two cores
+better than one two-thread call. The lane is offered only while no LM worker is decoding (so the cores are
+free), which is timing; but both threads use the same fixed thread count, so a row's result does not depend
+on which thread ran it, and the samples stay the same on every run.
 """
 from __future__ import annotations
 
 import queue
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import torch
@@ -129,3 +138,24 @@ class ThreadBudget:
     def __exit__(self, *exc) -> None:
         self.use(self.total)
         torch.set_num_threads(self.total)  # also the process-wide default the worker changed
+
+
+def _in_inference_mode(fn: Callable, *args):
+    with torch.inference_mode():  # thread-local: the flow's caches are inference tensors
+        return fn(*args)
+
+
+class FlowLane:
+    """One extra thread with ``threads`` intra-op threads for the flow's second guidance row (an executor for
+    :data:`engine.flow.cfm.Helper`). The caller must run its own row with the same thread count."""
+
+    def __init__(self, threads: int):
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="timbre-flow-lane",
+                                        initializer=torch.set_num_threads, initargs=(self.threads,))
+
+    def submit(self, fn: Callable, *args) -> Future:
+        return self._pool.submit(_in_inference_mode, fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -47,7 +47,7 @@ import math
 import time
 from collections import OrderedDict
 from functools import lru_cache
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Sequence
 
@@ -303,6 +303,26 @@ def pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     return pick_precision(dtype, device).flow
 
 
+def cpu_threading(device: torch.device, precision: Precision, *, decode_ahead: bool | None = None,
+                  flow_lanes: bool | None = None, total: int | None = None) -> tuple[int, int]:
+    """(LM worker threads, flow lane threads) for a streamed sentence: what :func:`speak_tokens` gets as
+    ``lm_threads`` and ``flow_lane_threads``; 0 turns either off. ``None`` options are decided here.
+
+    Both only pay on a CPU with two or more threads (``total``, default ``torch.get_num_threads()``).
+    Flow lanes (the two guidance rows on two threads, half the threads each): on by default there.
+    Decoding ahead: on by default unless the LM is int8. It pays when an LM step is slow next to the flow:
+    measured for a streamed 10 s utterance at official size on 2 threads, fp32 25.5 s instead of 33.6 s,
+    bf16 RTF 1.70 instead of 1.81 (before flow lanes); with the int8 LM (16 ms/token) the flow is the
+    bottleneck and running in turn, the flow on both cores, is faster (20.6 s instead of 23.5 s)."""
+    from .decode_ahead import split_threads
+
+    total = torch.get_num_threads() if total is None else total
+    multi = device.type == "cpu" and total >= 2
+    ahead = decode_ahead if decode_ahead is not None else (multi and not precision.lm.startswith("int8"))
+    lanes = flow_lanes if flow_lanes is not None else multi
+    return (split_threads(total)[0] if ahead else 0), (max(1, total // 2) if lanes else 0)
+
+
 # --------------------------------------------------------------------------------------------
 # Seams
 # --------------------------------------------------------------------------------------------
@@ -347,8 +367,9 @@ def speak_tokens(
     token_mel_ratio: int = 2,
     clock: _Clock | None = None,
     on_call: Callable[[dict], None] | None = None,
-    start_stream: Callable[[], object] | None = None,
+    start_stream: Callable[[bool, Callable], object] | None = None,
     lm_threads: int = 0,
+    flow_lane_threads: int = 0,
 ) -> Iterator[SentenceAudio]:
     """Turn a stream of LM speech tokens into waveform pieces (one sentence).
 
@@ -371,8 +392,8 @@ def speak_tokens(
     ``cancel`` is checked after every LM token, before every ODE step of the flow and around every
     HiFT call. ``on_call`` receives a dict per token2wav call (n_tokens, token_offset, stream, finalize;
     ``stream`` is the attention actually used): the parity check compares it with the official schedule.
-    ``start_stream`` (incremental flow only): returns the post-prompt :class:`FlowStreamState` for this
-    prompt and ``flow_noise`` (e.g. one kept from an earlier sentence of the same voice, see
+    ``start_stream(split_rows, helper)`` (incremental flow only): returns the post-prompt
+    :class:`FlowStreamState` for this prompt and ``flow_noise`` (e.g. one kept from an earlier sentence of the same voice, see
     :meth:`Engine.synthesize`); default: ``flow.start_stream`` with ``should_stop``.
 
     ``lm_threads`` > 0 (streamed sentences only): ``lm_tokens`` is iterated on a worker thread with that many
@@ -382,8 +403,13 @@ def speak_tokens(
     the single-thread path; only float rounding differs (thread counts change summation order; the choice
     never depends on timing, so a request still gives the same samples every time). ``clock.lm`` is then the
     time spent waiting for tokens. The calling thread's thread count is restored when the sentence ends.
+
+    ``flow_lane_threads`` > 0 (incremental streaming only): the flow's two guidance rows run as separate calls
+    (the stream state is made with ``split_rows``; ``start_stream`` must then return such a state), this thread
+    running its row with that many intra-op threads and a :class:`~engine.decode_ahead.FlowLane` thread the
+    other row whenever no LM worker is decoding (while one is, this thread runs both in turn).
     """
-    from .decode_ahead import DecodeAhead, ThreadBudget, split_threads
+    from .decode_ahead import DecodeAhead, FlowLane, ThreadBudget, split_threads
     from .token2wav import VocoderState, token_hop_schedule, vocode_chunk
 
     clock = clock or _Clock()
@@ -423,13 +449,22 @@ def speak_tokens(
     ahead = DecodeAhead(watched(), lm_threads=lm_threads, should_stop=should_stop) if (
         lm_threads > 0 and stream) else None
     token_source: Iterator[int] = ahead if ahead is not None else watched()
+    lane = FlowLane(flow_lane_threads) if flow_lane_threads > 0 and incremental else None
 
-    def use_threads(final: bool) -> None:
+    def use_threads(final: bool, for_flow: bool = False) -> None:
         # Leave the LM worker its cores during the chunk calls; the final call comes after the last token, so
         # it takes them all. Decided by the call, not by whether the worker happens to be done yet: the thread
-        # count changes float rounding, so it must not depend on timing (same request => same samples).
-        if ahead is not None:
+        # count changes float rounding, so it must not depend on timing (same request => same samples). With
+        # a flow lane the flow's rows always run with the lane's count, on whichever thread.
+        if for_flow and lane is not None:
+            budget.use(lane.threads)
+        elif ahead is not None:
             budget.use(budget.total if final else split_threads(budget.total)[1])
+        else:
+            budget.use(budget.total)
+
+    def helper():  # the lane, when its core is free (no LM worker decoding)
+        return lane if lane is not None and (ahead is None or not ahead.decoding) else None
 
     def tok_tensor(n: int) -> torch.Tensor:
         return torch.tensor([tokens[:n]], dtype=torch.int32, device=device)
@@ -455,26 +490,30 @@ def speak_tokens(
         streaming = stream and not (finalize and official_final)
         if on_call is not None:
             on_call({"n_tokens": n_tokens, "token_offset": offset, "stream": streaming, "finalize": finalize})
-        use_threads(finalize)
+        use_threads(finalize, for_flow=True)
         t0 = time.perf_counter()
         if incremental:
             prompt_state()
             mel, flow_state = flow.stream_step(flow_state, tok_tensor(n_tokens)[:, fed:], finalize=finalize,
                                                reference_final=finalize and official_final,
-                                               should_stop=should_stop)
+                                               should_stop=should_stop, helper=helper)
             fed = n_tokens
         else:
             mel = flow.inference(tok_tensor(n_tokens), prompt_token, prompt_feat, embedding,
                                  streaming=streaming, finalize=finalize, noise=flow_noise, should_stop=should_stop)
             mel = mel[:, :, offset * token_mel_ratio:]
         clock.flow += time.perf_counter() - t0
+        use_threads(finalize)  # back to the count of what runs next on this thread (HiFT, or the LM in turn)
         return mel
 
     def prompt_state() -> None:
         nonlocal flow_state
         if flow_state is None:
-            flow_state = start_stream() if start_stream is not None else flow.start_stream(
-                prompt_token, prompt_feat, embedding, noise=flow_noise, should_stop=should_stop)
+            if start_stream is not None:
+                flow_state = start_stream(lane is not None, helper)
+            else:
+                flow_state = flow.start_stream(prompt_token, prompt_feat, embedding, noise=flow_noise,
+                                               should_stop=should_stop, split_rows=lane is not None, helper=helper)
 
     def run() -> Iterator[SentenceAudio]:
         nonlocal hop, token_offset, stopped
@@ -512,7 +551,7 @@ def speak_tokens(
     with budget:
         try:
             if ahead is not None and incremental:  # the prompt's chunks while the LM decodes the first hop
-                use_threads(False)
+                use_threads(False, for_flow=True)
                 t0 = time.perf_counter()
                 prompt_state()
                 clock.flow += time.perf_counter() - t0
@@ -520,6 +559,8 @@ def speak_tokens(
         finally:
             if ahead is not None:
                 ahead.close()  # stop the worker before the thread count is restored
+            if lane is not None:
+                lane.close()
 
 
 def _trim_loop(tokens: list[int], wd: Watchdog) -> list[int]:
@@ -551,7 +592,7 @@ class Engine:
     def __init__(self, model_dir: Path, cfg: ModelConfig, lm, flow, hift, frontend, text_frontend,
                  device: torch.device, dtype: torch.dtype, incremental_flow: bool = True, *,
                  official_final: bool | None = None, precision: Precision | None = None,
-                 decode_ahead: bool | None = None):
+                 decode_ahead: bool | None = None, flow_lanes: bool | None = None):
         self.model_dir = model_dir
         self.cfg = cfg
         self.lm = lm
@@ -565,6 +606,7 @@ class Engine:
         self.incremental_flow = incremental_flow
         self.official_final = official_final
         self.decode_ahead = decode_ahead
+        self.flow_lanes = flow_lanes
         # Post-prompt flow stream states, newest last (see _prompt_state). Each holds the prompt's K/V
         # (at official size in fp32 ~4.4 MB per prompt mel frame), hence only a few.
         self.prompt_state_cache_size = 2
@@ -579,7 +621,8 @@ class Engine:
              cache_dir: str | Path | None = None, endpoint: str | None = None, offline: bool = False,
              progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
              normalizer: str = "wetext", incremental_flow: bool = True,
-             official_final: bool | None = None, decode_ahead: bool | None = None) -> "Engine":
+             official_final: bool | None = None, decode_ahead: bool | None = None,
+             flow_lanes: bool | None = None) -> "Engine":
         """Open an official-layout model folder, or download a Hugging Face repo id first.
 
         dtype: one of :data:`PRECISIONS` (see :func:`pick_precision` for exactly what each runs in):
@@ -596,6 +639,8 @@ class Engine:
         decode_ahead: streamed sentences decode the LM on a worker thread while the flow and HiFT run
         (:mod:`engine.decode_ahead`; same tokens, less time). None: on a CPU with two or more threads unless
         the LM is int8 (see :meth:`lm_threads`).
+        flow_lanes: streamed sentences run the flow's two guidance rows on two threads
+        (:class:`~engine.decode_ahead.FlowLane`). None: on a CPU with two or more threads.
         normalizer: ``wetext`` (default), ``inflect`` (the reference's English fallback) or ``none``.
         """
         from .flow.flow import load_flow
@@ -621,23 +666,22 @@ class Engine:
         frontend = Frontend.from_model_dir(model_dir)
         text = TextFrontend(frontend.tokenizer, normalizer)  # type: ignore[arg-type]
         return cls(model_dir, cfg, lm, flow, hift, frontend, text, dev, prec.flow, incremental_flow,
-                   official_final=official_final, precision=prec, decode_ahead=decode_ahead)
+                   official_final=official_final, precision=prec, decode_ahead=decode_ahead,
+                   flow_lanes=flow_lanes)
+
+    def flow_lane_threads(self) -> int:
+        """Intra-op threads per guidance row for this engine's streamed sentences (0: one batch of both rows);
+        see :func:`cpu_threading`."""
+        if not self.incremental_flow:
+            return 0
+        return cpu_threading(self.device, self.precision, decode_ahead=self.decode_ahead,
+                             flow_lanes=self.flow_lanes)[1]
 
     def lm_threads(self) -> int:
-        """Intra-op threads for the LM worker of a streamed sentence; 0: decode in the calling thread.
-
-        Auto (``decode_ahead=None``): on a CPU with two or more threads, unless the LM is int8. Decoding ahead
-        pays when an LM step is slow next to the flow: measured for a streamed 10 s utterance at official size
-        on 2 threads, fp32 25.5 s instead of 33.6 s, bf16 RTF 1.70 instead of 1.81; but with the int8 LM
-        (16 ms/token) the flow on one core is the bottleneck, so running in turn with the flow on both is
-        faster (20.6 s instead of 23.5 s)."""
-        from .decode_ahead import split_threads
-
-        total = torch.get_num_threads()
-        ahead = self.decode_ahead
-        if ahead is None:
-            ahead = self.device.type == "cpu" and total >= 2 and not self.precision.lm.startswith("int8")
-        return split_threads(total)[0] if ahead else 0
+        """Intra-op threads for the LM worker of a streamed sentence (0: decode in the calling thread); see
+        :func:`cpu_threading`."""
+        return cpu_threading(self.device, self.precision, decode_ahead=self.decode_ahead,
+                             flow_lanes=self.flow_lanes)[0]
 
     # ---- voices ----------------------------------------------------------------------------
     def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,
@@ -731,8 +775,10 @@ class Engine:
             prompt_feat = inputs.prompt_speech_feat.to(self.device, self.dtype)
             embedding = inputs.flow_embedding.to(self.device, self.dtype)
 
-            def start_stream(prompt_token=prompt_token, prompt_feat=prompt_feat, embedding=embedding):
-                return self._prompt_state(prompt_token, prompt_feat, embedding, r.seed, flow_noise, cancel)
+            def start_stream(split_rows, helper, prompt_token=prompt_token, prompt_feat=prompt_feat,
+                             embedding=embedding):
+                return self._prompt_state(prompt_token, prompt_feat, embedding, r.seed, flow_noise, cancel,
+                                          split_rows, helper)
 
             for piece in speak_tokens(
                     lm_tokens, flow=self.flow, hift=self.hift,
@@ -743,7 +789,7 @@ class Engine:
                     incremental_flow=self.incremental_flow, official_final=self.official_final,
                     chunk_size=self.cfg.chunk_size,
                     pre_lookahead=self.cfg.flow.pre_lookahead_len, token_mel_ratio=self.cfg.token_mel_ratio,
-                    clock=clock, lm_threads=self.lm_threads()):
+                    clock=clock, lm_threads=self.lm_threads(), flow_lane_threads=self.flow_lane_threads()):
                 if piece.watchdog and r.on_runaway == "raise":
                     raise GenerationError(f"Sentence {si + 1} ({sentence[:40]!r}): the watchdog {piece.watchdog}. "
                                           "Try another seed or rephrase the sentence.")
@@ -762,24 +808,27 @@ class Engine:
                     cancel.raise_if_cancelled("Synthesis")
 
     def _prompt_state(self, prompt_token: torch.Tensor, prompt_feat: torch.Tensor, embedding: torch.Tensor,
-                      seed: int, flow_noise: torch.Tensor, cancel: CancelToken | None):
+                      seed: int, flow_noise: torch.Tensor, cancel: CancelToken | None, split_rows: bool = False,
+                      helper: Callable | None = None):
         """The flow stream state after the prompt's chunks, computed once per voice + noise and reused.
 
         The prompt part of every sentence of a voice is the same work (~2 s at official size on a CPU
         before the first audio), and its result only depends on the prompt tensors, the noise (a function
-        of ``seed``), the flow's dtype and the device. Reuse is safe because a stream state is a value
+        of ``seed``), the flow's dtype and the device, the guidance-row layout and the thread count it is computed
+        with (which changes float rounding). Reuse is safe because a stream state is a value
         whose K/V pages are never overwritten: a step from a state another sentence already advanced
         from copies the shared page first (``History.append``), so audio is bit-identical to a fresh
         ``start_stream``."""
         from .flow.cfm import tensor_sha256
 
         key = (tensor_sha256(prompt_token), tensor_sha256(prompt_feat), tensor_sha256(embedding), int(seed),
-               int(flow_noise.shape[2]), str(self.dtype), str(self.device), id(self.flow))
+               int(flow_noise.shape[2]), str(self.dtype), str(self.device), id(self.flow), bool(split_rows),
+               torch.get_num_threads())
         state = self._prompt_states.get(key)
         if state is None:
             should_stop = (lambda: cancel.cancelled) if cancel is not None else None
             state = self.flow.start_stream(prompt_token, prompt_feat, embedding, noise=flow_noise,
-                                           should_stop=should_stop)
+                                           should_stop=should_stop, split_rows=split_rows, helper=helper)
             self._prompt_states[key] = state
             while len(self._prompt_states) > max(0, self.prompt_state_cache_size):
                 self._prompt_states.popitem(last=False)
@@ -795,6 +844,6 @@ class Engine:
 
 __all__ = [
     "AudioChunk", "CancelToken", "Cancelled", "ChunkTimings", "Engine", "MODES", "PRECISIONS", "Precision",
-    "SynthesisRequest", "Watchdog", "pick_device", "pick_dtype", "pick_precision", "precision_name",
+    "SynthesisRequest", "Watchdog", "cpu_threading", "pick_device", "pick_dtype", "pick_precision", "precision_name",
     "speak_tokens",
 ]

@@ -1,8 +1,10 @@
-"""The LM decoding ahead on a worker thread (engine/decode_ahead.py) and its use by the Engine.
+"""The CPU threading of a streamed sentence (engine/decode_ahead.py) and its use by the Engine: the LM decoding
+ahead on a worker thread, the flow's guidance rows on two lanes.
 
 The unit tests drive DecodeAhead with plain generators; the Engine tests run the real tiny model with the
-worker on and off and check that only timing may differ: the same tokens and chunk schedule, audio equal up to
-float rounding of another thread count, the same samples on every run, threads restored, nothing left running.
+worker and the lanes on and off and check that only timing may differ: the same tokens and chunk schedule,
+audio equal up to float rounding of another thread count or row layout, the same samples on every run, threads
+restored, nothing left running.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ WATCHDOG = Watchdog(max_tokens_per_text_token=5.0)  # the tiny random LM never s
 
 
 def _workers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "timbre-lm-decode"]
+    return [t for t in threading.enumerate() if t.name == "timbre-lm-decode" or t.name.startswith("timbre-flow-lane")]
 
 
 def _counting(n: int, record: dict, fail_at: int | None = None):
@@ -97,11 +99,16 @@ def test_thread_split_and_budget_restore():
 # In the Engine
 # ---------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def engines(tiny_model_dir: Path) -> dict[bool, Engine]:
-    base = Engine.load(tiny_model_dir, device="cpu", normalizer="none", decode_ahead=True)
-    off = Engine(base.model_dir, base.cfg, base.lm, base.flow, base.hift, base.frontend, base.text, base.device,
-                 base.dtype, precision=base.precision, decode_ahead=False)  # the same networks
-    return {True: base, False: off}
+def engines(tiny_model_dir: Path) -> dict:
+    """True: LM ahead + flow lanes; False: LM in turn, flow lanes; "single": one thread of control."""
+    base = Engine.load(tiny_model_dir, device="cpu", normalizer="none", decode_ahead=True, flow_lanes=True)
+
+    def variant(**kw) -> Engine:  # the same networks
+        return Engine(base.model_dir, base.cfg, base.lm, base.flow, base.hift, base.frontend, base.text,
+                      base.device, base.dtype, precision=base.precision, **kw)
+
+    return {True: base, False: variant(decode_ahead=False, flow_lanes=True),
+            "single": variant(decode_ahead=False, flow_lanes=False)}
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +135,8 @@ def _speak(engine: Engine, req: SynthesisRequest, texts: list[str] | None = None
 def test_engine_default_is_on_for_a_multithreaded_cpu_unless_the_lm_is_int8(engines):
     assert engines[True].lm_threads() == 1
     assert engines[False].lm_threads() == 0
+    assert engines[True].flow_lane_threads() == max(1, torch.get_num_threads() // 2)
+    assert engines["single"].flow_lane_threads() == 0
     e = engines[True]
 
     def auto(precision: Precision) -> Engine:
@@ -135,6 +144,8 @@ def test_engine_default_is_on_for_a_multithreaded_cpu_unless_the_lm_is_int8(engi
                       precision=precision)
 
     multi = torch.get_num_threads() >= 2
+    assert auto(Precision("fp32", "fp32", torch.float32)).flow_lane_threads() == (1 if multi else 0) * max(
+        1, torch.get_num_threads() // 2)
     assert auto(Precision("fp32", "fp32", torch.float32)).lm_threads() == (1 if multi else 0)
     assert auto(Precision("bf16", "bf16", torch.bfloat16)).lm_threads() == (1 if multi else 0)
     # an int8 LM is fast enough that the flow on every core, in turn, is quicker
@@ -147,14 +158,18 @@ def test_same_tokens_and_schedule_with_and_without_the_worker(engines, voice):
     on, a = _speak(engines[True], _request(voice), texts)
     assert torch.get_num_threads() == threads_before and not _workers()
     off, b = _speak(engines[False], _request(voice), texts)
+    single, d = _speak(engines["single"], _request(voice), texts)
     again, c = _speak(engines[True], _request(voice), texts)
-    assert [(x.sentence_index, x.n_speech_tokens, x.samples.shape) for x in on] == \
-           [(x.sentence_index, x.n_speech_tokens, x.samples.shape) for x in off]
+    shape = [(x.sentence_index, x.n_speech_tokens, x.samples.shape) for x in on]
+    assert shape == [(x.sentence_index, x.n_speech_tokens, x.samples.shape) for x in off]
+    assert shape == [(x.sentence_index, x.n_speech_tokens, x.samples.shape) for x in single]
     assert len(on) >= 4  # each sentence streamed a chunk before its final call
-    # Another thread count only changes float rounding in the flow / HiFT.
-    assert np.abs(a - b).max() < 1e-3
-    # The thread counts are fixed per call, never chosen by timing: every run gives the same samples.
+    # Another thread count or row layout only changes float rounding in the flow / HiFT.
+    assert np.abs(a - b).max() < 1e-3 and np.abs(a - d).max() < 1e-3
+    # The thread counts are fixed per call, never chosen by timing (the lane is used when free, but a row
+    # gives the same bits on either thread): every run gives the same samples.
     assert np.array_equal(a, c)
+    assert torch.get_num_threads() == threads_before and not _workers()
 
 
 def test_cancel_with_the_worker_is_quick_and_leaves_nothing_running(engines, voice):
