@@ -27,9 +27,10 @@ call instead. A non-streamed sentence is always the official non-streaming call.
 choice (fp32, bf16, fp16, int8) runs in is decided in one place, :func:`pick_precision`.
 
 On a CPU with two or more threads a streamed sentence's LM decodes on a worker thread (one core) while
-this generator runs the flow and HiFT on the others (:mod:`engine.decode_ahead`): the LM step is bound by
-memory bandwidth and loses nothing on one core, the flow is bound by arithmetic. The tokens and the flow
-schedule do not depend on timing, so the samples are the same either way.
+this generator runs the flow and HiFT on the others, and the flow's two guidance rows run on two threads once
+the LM is done (:mod:`engine.decode_ahead`, decided by :func:`cpu_threading`): the LM step is bound by memory
+bandwidth and loses nothing on one core, the flow is bound by arithmetic. Tokens, flow schedule and thread
+counts do not depend on timing, so a request gives the same samples every time.
 
 Randomness: three private ``torch.Generator`` s per request, all seeded from ``request.seed``: the LM
 sampler, the flow noise (one fixed buffer per request: seed 0 gives the official fixed noise) and
