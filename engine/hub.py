@@ -117,8 +117,7 @@ def verify_model_folder(model_dir: str | Path, *, deep: bool = True) -> Path:
         from .errors import OnnxModelError
 
         for name in ("llm.pt", "flow.pt", "hift.pt"):
-            sd = read_state_dict(model_dir / name)
-            del sd
+            read_state_dict(model_dir / name)  # parses and checks it; the tensors are dropped at once
         import onnx
 
         for name in ("campplus.onnx", "speech_tokenizer_v2.onnx"):
