@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -75,17 +75,22 @@ def open_window(files: Sequence[str | os.PathLike[str]] = (), settings: Settings
     return window
 
 
-def close_on_sigint(window) -> None:
+def close_on_sigint(app: QApplication, get_window: Callable[[], object | None]) -> None:
     """Ctrl+C in the terminal closes the window through the normal ordered shutdown.
 
     Python runs signal handlers only when the interpreter has control, and Qt's event loop is C++;
     without help, Ctrl+C waited for the next Python slot and surfaced there as a KeyboardInterrupt
     that Qt swallowed. So a timer hands the interpreter control a few times a second, and the handler
     only queues the close: it may run in the middle of any slot, which must not be torn down under
-    itself. A second Ctrl+C (a shutdown that hangs) gets the default action and ends the process.
+    itself. It is installed before the window is built: a Ctrl+C that came while the window was being
+    shown used to raise inside a Qt callback, get swallowed, and leave the app running. A Ctrl+C before
+    the event loop runs is queued and handled as soon as it starts. A second Ctrl+C (a shutdown that hangs)
+    gets the default action and ends the process.
     """
     def close_and_quit() -> None:
-        window.close()
+        window = get_window()
+        if window is not None:
+            window.close()
         QApplication.quit()
 
     def on_sigint(_signum: int, _frame: object) -> None:
@@ -94,7 +99,7 @@ def close_on_sigint(window) -> None:
         QTimer.singleShot(0, close_and_quit)
 
     signal.signal(signal.SIGINT, on_sigint)
-    wake = QTimer(window)
+    wake = QTimer(app)
     wake.setInterval(SIGINT_POLL_MS)
     wake.timeout.connect(lambda: None)
     wake.start()
@@ -102,7 +107,8 @@ def close_on_sigint(window) -> None:
 
 def run(argv: list[str] | None = None, files: Sequence[str | os.PathLike[str]] = ()) -> int:
     app = make_qapp(argv)
-    window = open_window(files)
-    close_on_sigint(window)
+    windows: list = []
+    close_on_sigint(app, lambda: windows[0] if windows else None)
+    windows.append(open_window(files))
     log.info("Timbre is running (Ctrl+C here closes it)")
     return app.exec()
