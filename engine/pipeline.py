@@ -390,12 +390,12 @@ def speak_tokens(
     like the chunks were (cheap when incremental). ``None``: official for the recomputing flow (it
     reproduces the reference), streaming masks for the incremental one.
 
-    ``cancel`` is checked after every LM token, before every ODE step of the flow and around every
-    HiFT call. ``on_call`` receives a dict per token2wav call (n_tokens, token_offset, stream, finalize;
+    ``cancel`` is checked after every LM token, between the stages of every flow estimator pass and of
+    every HiFT call, and around them. ``on_call`` receives a dict per token2wav call (n_tokens, token_offset, stream, finalize;
     ``stream`` is the attention actually used): the parity check compares it with the official schedule.
     ``start_stream(split_rows, helper)`` (incremental flow only): returns the post-prompt
-    :class:`FlowStreamState` for this prompt and ``flow_noise`` (e.g. one kept from an earlier sentence of the same voice, see
-    :meth:`Engine.synthesize`); default: ``flow.start_stream`` with ``should_stop``.
+    :class:`FlowStreamState` for this prompt and ``flow_noise`` (e.g. one kept from an earlier sentence of
+    the same voice, see :meth:`Engine.synthesize`); default: ``flow.start_stream`` with ``should_stop``.
 
     ``lm_threads`` > 0 (streamed sentences only): ``lm_tokens`` is iterated on a worker thread with that many
     intra-op threads (:class:`~engine.decode_ahead.DecodeAhead`), so the LM keeps decoding while this
