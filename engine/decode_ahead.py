@@ -57,10 +57,9 @@ class DecodeAhead:
     """Iterates ``tokens`` (a generator) on a worker thread; iterating this yields the same tokens.
 
     ``lm_threads``: intra-op threads for the worker. ``should_stop``: polled after every token (e.g. a cancel
-    token); when true the worker stops decoding and this iterator ends. :meth:`close` (also called at the end
-    of a ``for`` loop through :func:`contextlib.closing` or ``finally``) stops the worker and waits for it, so
-    the LM generator is always closed (its KV cache freed) on the worker's own thread. An exception raised by
-    the LM is re-raised by ``next`` in the consumer.
+    token); when true the worker stops decoding and this iterator ends. :meth:`close` (the consumer calls it in
+    a ``finally``) stops the worker and waits for it; the LM generator is always closed (its KV cache freed) on
+    the worker's own thread. An exception raised by the LM is re-raised by ``next`` in the consumer.
     """
 
     def __init__(self, tokens: Iterator[int], *, lm_threads: int = 1,
@@ -136,8 +135,9 @@ class ThreadBudget:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.use(self.total)
-        torch.set_num_threads(self.total)  # also the process-wide default the worker changed
+        # Always, not only when it changed: this also resets the process-wide default the workers changed.
+        torch.set_num_threads(self.total)
+        self._current = self.total
 
 
 def _in_inference_mode(fn: Callable, *args):
