@@ -53,6 +53,7 @@ from typing import Callable
 import torch
 
 from .config import ModelConfig, official_config
+from .rng import PortableRandom
 
 BACKENDS = ("cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "int8", "fp16")
@@ -212,7 +213,7 @@ def bench_lm_section(lm, cfg: ModelConfig, plan: BenchPlan, device: torch.device
     ratio = _exact_ratio(plan.decode_tokens + 1, len(text))
     first, rates = [], []
     for r in range(plan.repeats):
-        gen = lm.generate(text, (), speech, generator=torch.Generator().manual_seed(r),
+        gen = lm.generate(text, (), speech, rng=PortableRandom(r),
                           min_token_text_ratio=ratio, max_token_text_ratio=ratio)
         t_first, _ = _timed(lambda: next(gen), device)
         t_decode, _ = _timed(lambda: [next(gen) for _ in range(plan.decode_tokens)], device)
@@ -318,8 +319,8 @@ def bench_hift_section(hift, cfg: ModelConfig, plan: BenchPlan, device: torch.de
     chunk = mel[:, :, :58]
 
     def timed_median(x: torch.Tensor) -> float:
-        hift.inference(x, generator=g)  # warm-up
-        return _median([_timed(lambda: hift.inference(x, generator=g), device)[0] for _ in range(plan.repeats)])
+        hift.inference(x, rng=PortableRandom(0))  # warm-up
+        return _median([_timed(lambda: hift.inference(x, rng=PortableRandom(0)), device)[0] for _ in range(plan.repeats)])
 
     full = timed_median(mel)
     audio_s = plan.hift_frames * cfg.hift.upsample_factor / cfg.sample_rate
@@ -343,14 +344,14 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
     runs = []
     for r in range(plan.stream_repeats):
         clock = _Clock()
-        tokens = lm.generate(text, (), speech, generator=torch.Generator().manual_seed(r),
+        tokens = lm.generate(text, (), speech, rng=PortableRandom(r),
                              min_token_text_ratio=ratio, max_token_text_ratio=ratio)
         first_s, samples, n_pieces = None, 0, 0
         _sync(device)
         t0 = time.perf_counter()
         for piece in speak_tokens(tokens, flow=flow, hift=hift, prompt_token=inp["prompt_token"],
                                   prompt_feat=inp["prompt_feat"], embedding=inp["embedding"], stream=True,
-                                  flow_noise=inp["noise"], hift_generator=torch.Generator().manual_seed(r),
+                                  flow_noise=inp["noise"], hift_rng=PortableRandom(r),
                                   incremental_flow=mode != "recompute", chunk_size=cfg.chunk_size,
                                   pre_lookahead=cfg.flow.pre_lookahead_len, token_mel_ratio=cfg.token_mel_ratio,
                                   clock=clock, lm_threads=lm_threads, flow_lane_threads=lane_threads):

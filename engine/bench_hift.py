@@ -14,6 +14,7 @@ import time
 import torch
 
 from .config import HiFTConfig, ModelConfig, official_config
+from .rng import PortableRandom
 from .vocoder.hift import HiFT
 
 STREAM_CHUNK_FRAMES = 58  # a typical streaming call: 50 new frames + 8 cached ones
@@ -46,17 +47,17 @@ def bench_hift(cfg: ModelConfig | HiFTConfig, seconds: float = 10.0, threads: in
     torch.set_num_threads(threads)
     try:
         gflops_before = matmul_gflops(threads)
-        gen = torch.Generator().manual_seed(0)
+        gen = PortableRandom(0)
         with torch.random.fork_rng(devices=[]):  # random init must not disturb the caller's global RNG
             torch.manual_seed(0)
             hift = HiFT(hcfg).eval().requires_grad_(False)
         frames_per_second = hcfg.sampling_rate / hcfg.upsample_factor
         n_frames = max(1, round(seconds * frames_per_second))
-        mel = torch.randn(1, hcfg.in_channels, n_frames, generator=gen) - 5.0  # log-mel-like level
+        mel = gen.normal([1, hcfg.in_channels, n_frames]) - 5.0  # log-mel-like level
         chunk = mel[:, :, :STREAM_CHUNK_FRAMES]
 
-        full_s, full_runs = _median_time(lambda: hift.inference(mel, generator=gen), runs)
-        chunk_s, _ = _median_time(lambda: hift.inference(chunk, generator=gen), runs)
+        full_s, full_runs = _median_time(lambda: hift.inference(mel, rng=gen), runs)
+        chunk_s, _ = _median_time(lambda: hift.inference(chunk, rng=gen), runs)
         gflops_after = matmul_gflops(threads)
     finally:
         torch.set_num_threads(old_threads)

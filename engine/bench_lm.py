@@ -46,6 +46,7 @@ from torch import nn
 
 from .config import LMConfig, ModelConfig, official_config
 from .llm.speech_lm import PRECISIONS, SpeechLM, convert_lm
+from .rng import PortableRandom
 
 _DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.qint8: "int8", torch.int8: "int8"}
 
@@ -137,7 +138,7 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
     ratio = (n_decode + 2) / n_text  # min_len >= n_decode + 1: EOS cannot end the run early
     first, rates, cpu_ms = [], [], []
     for r in range(repeats):
-        gen = lm.generate(text, (), speech, generator=torch.Generator().manual_seed(r),
+        gen = lm.generate(text, (), speech, rng=PortableRandom(r),
                           min_token_text_ratio=ratio, max_token_text_ratio=ratio + 1)
         t = time.perf_counter()
         next(gen)

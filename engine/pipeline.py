@@ -32,10 +32,11 @@ the LM is done (:mod:`engine.decode_ahead`, decided by :func:`cpu_threading`): t
 bandwidth and loses nothing on one core, the flow is bound by arithmetic. Tokens, flow schedule and thread
 counts do not depend on timing, so a request gives the same samples every time.
 
-Randomness: three private ``torch.Generator`` s per request, all seeded from ``request.seed``: the LM
-sampler, the flow noise (one fixed buffer per request: seed 0 gives the official fixed noise) and
-the HiFT excitation. Separate generators keep the LM tokens independent of how often the vocoder
-ran, so streamed and offline runs of one request say the same thing.
+Randomness: three private streams per request, all from ``request.seed`` (:class:`~engine.rng.PortableRandom`,
+the same numbers on every machine): the LM sampler, the flow noise (one fixed buffer per request) and the
+HiFT excitation. Separate streams keep the LM tokens independent of how often the vocoder ran, so streamed
+and offline runs of one request say the same thing, and a seed means the same take on any CPU or GPU (up to
+float rounding).
 
 Runaway generation (a random or confused LM looping) is stopped by a watchdog (too many speech
 tokens per text token, or the same short token pattern repeating for seconds). By default the
@@ -58,6 +59,7 @@ import torch
 from .config import ModelConfig, load_config
 from .errors import Cancelled, ConfigError, GenerationError, InputError, TextInputError
 from .hub import CancelToken, ProgressCallback
+from .rng import PortableRandom, RandomSource, Stream, check_seed
 from .voices import Voice
 
 Mode = Literal["zero_shot", "cross_lingual", "instruct"]
@@ -65,7 +67,7 @@ MODES: tuple[str, ...] = ("zero_shot", "cross_lingual", "instruct")
 END_OF_PROMPT = "<|endofprompt|>"
 FLOW_NOISE_FRAMES = 15000  # the official fixed buffer: 5 minutes of mel frames (prompt + sentence)
 
-Sampler = Callable[[torch.Tensor, Sequence[int], torch.Generator], int]
+Sampler = Callable[[torch.Tensor, Sequence[int], RandomSource], int]
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,7 +358,7 @@ def speak_tokens(
     speed: float = 1.0,
     n_text: int = 0,
     flow_noise: torch.Tensor | None = None,
-    hift_generator: torch.Generator | None = None,
+    hift_rng: RandomSource | None = None,
     hift_noise=None,
     cancel: CancelToken | None = None,
     watchdog: Watchdog | None = None,
@@ -480,7 +482,7 @@ def speak_tokens(
         use_threads(finalize)
         t0 = time.perf_counter()
         wave, voc_state = vocode_chunk(hift, mel, voc_state, finalize=finalize, speed=speed,
-                                       noise=hift_noise, generator=hift_generator, should_stop=should_stop)
+                                       noise=hift_noise, rng=hift_rng, should_stop=should_stop)
         clock.vocoder += time.perf_counter() - t0
         check_cancel()
         return wave.reshape(-1).float().cpu()
@@ -754,11 +756,10 @@ class Engine:
         prompt = PromptFeatures(v.speech_tokens.reshape(1, -1).to(torch.int32),
                                 v.speech_feat.reshape(1, -1, v.speech_feat.shape[-1]).float(),
                                 v.embedding.reshape(1, -1).float())
-        lm_gen = torch.Generator(device="cpu").manual_seed(int(r.seed))
-        hift_gen = torch.Generator(device="cpu").manual_seed(int(r.seed) + 1)
-        flow_noise = torch.randn([1, 80, FLOW_NOISE_FRAMES],
-                                 generator=torch.Generator(device="cpu").manual_seed(int(r.seed)))
-        flow_noise = flow_noise.to(self.device)
+        seed = check_seed(r.seed)
+        lm_rng = PortableRandom(seed, Stream.SAMPLER)
+        hift_rng = PortableRandom(seed, Stream.HIFT_NOISE)
+        flow_noise = PortableRandom(seed, Stream.FLOW_NOISE).normal([1, 80, FLOW_NOISE_FRAMES]).to(self.device)
         sr = self.sample_rate
         fade_n = int(round(r.seam_fade_s * sr))
         pause = np.zeros(int(round(r.sentence_pause_s * sr)), dtype=np.float32)
@@ -770,7 +771,7 @@ class Engine:
                 inputs.text.reshape(-1),
                 inputs.prompt_text.reshape(-1) if inputs.prompt_text is not None else (),
                 inputs.llm_prompt_speech_token.reshape(-1) if inputs.llm_prompt_speech_token is not None else (),
-                generator=lm_gen, sampler=sampler)
+                rng=lm_rng, sampler=sampler)
             first = True
             prompt_token = inputs.flow_prompt_speech_token.to(self.device)
             prompt_feat = inputs.prompt_speech_feat.to(self.device, self.dtype)
@@ -786,7 +787,7 @@ class Engine:
                     prompt_token=prompt_token, prompt_feat=prompt_feat, embedding=embedding,
                     start_stream=start_stream,
                     stream=r.stream, speed=r.speed, n_text=n_text, flow_noise=flow_noise,
-                    hift_generator=hift_gen, cancel=cancel, watchdog=r.watchdog,
+                    hift_rng=hift_rng, cancel=cancel, watchdog=r.watchdog,
                     incremental_flow=self.incremental_flow, official_final=self.official_final,
                     chunk_size=self.cfg.chunk_size,
                     pre_lookahead=self.cfg.flow.pre_lookahead_len, token_mel_ratio=self.cfg.token_mel_ratio,

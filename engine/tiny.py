@@ -7,8 +7,8 @@ official code hard-codes them), so to keep ``flow.pt`` small every large tensor 
 shared random storage (``torch.save`` writes a storage once); tensors larger than the storage are
 row-overlapping strided views (odd row stride, rows still distinct). Loaders copy them as usual.
 
-All randomness comes from ``torch.Generator(seed)``; modules are built on the meta device, so no
-global RNG is touched.
+All randomness comes from ``PortableRandom(seed)`` (the same weights on every machine, so a test may compare
+runs across CPUs); modules are built on the meta device, so no global RNG is touched.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import torch
+
+from .rng import PortableRandom, Stream
 
 SHARED_NUMEL = 1 << 19  # 2 MB of fp32 shared by every large tensor
 LARGE = 16384
@@ -127,9 +129,9 @@ def tiny_tokenizer_dir() -> Path:
     raise FileNotFoundError("resources/tiny_tokenizer is missing from this installation.")
 
 
-def _random_state_dict(module: torch.nn.Module, g: torch.Generator) -> dict[str, torch.Tensor]:
+def _random_state_dict(module: torch.nn.Module, g: PortableRandom) -> dict[str, torch.Tensor]:
     """Random values for every state_dict entry of a meta-device module (shapes only are used)."""
-    shared = torch.randn(SHARED_NUMEL, generator=g) * (1.0 / math.sqrt(512))
+    shared = g.normal([SHARED_NUMEL]) * (1.0 / math.sqrt(512))
     out: dict[str, torch.Tensor] = {}
     for name, t in module.state_dict().items():
         shape = tuple(t.shape)
@@ -140,13 +142,13 @@ def _random_state_dict(module: torch.nn.Module, g: torch.Generator) -> dict[str,
         leaf = name.rsplit(".", 1)[-1]
         if len(shape) <= 1 or leaf in ("original0", "weight_g"):
             if leaf == "bias" or n == 0:
-                out[name] = torch.randn(shape, generator=g) * 0.02
+                out[name] = g.normal(shape) * 0.02
             else:  # norm scales, Snake alphas, weight-norm magnitudes: around 1
-                out[name] = 1.0 + 0.1 * torch.randn(shape, generator=g)
+                out[name] = 1.0 + 0.1 * g.normal(shape)
             continue
         if n < LARGE:
             fan_in = max(n // shape[0], 1)
-            out[name] = torch.randn(shape, generator=g) / math.sqrt(fan_in)
+            out[name] = g.normal(shape) / math.sqrt(fan_in)
             continue
         rest = n // shape[0]
         if n <= SHARED_NUMEL:
@@ -159,12 +161,12 @@ def _random_state_dict(module: torch.nn.Module, g: torch.Generator) -> dict[str,
     return out
 
 
-def _speech_tokenizer_onnx(g: torch.Generator):
+def _speech_tokenizer_onnx(g: PortableRandom):
     """feats [1,128,T] float32, feats_length [1] int32 -> indices [1, ceil(T/4)] int32 in [0, 6561)."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    w = (torch.randn(1, 128, 4, generator=g) * 0.1).numpy().astype(np.float32)
+    w = (g.normal([1, 128, 4]) * 0.1).numpy().astype(np.float32)
     nodes = [
         helper.make_node("Conv", ["feats", "w"], ["c"], strides=[4], pads=[0, 3], kernel_shape=[4]),
         helper.make_node("Abs", ["c"], ["a"]),
@@ -185,12 +187,12 @@ def _speech_tokenizer_onnx(g: torch.Generator):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def _campplus_onnx(g: torch.Generator):
+def _campplus_onnx(g: PortableRandom):
     """input [1, T, 80] float32 -> output [1, 192] float32 (mean over time, then a linear map)."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    w = (torch.randn(80, 192, generator=g) * 0.3).numpy().astype(np.float32)
+    w = (g.normal([80, 192]) * 0.3).numpy().astype(np.float32)
     nodes = [helper.make_node("ReduceMean", ["input"], ["m"], axes=[1], keepdims=0),
              helper.make_node("MatMul", ["m", "w"], ["output"])]
     graph = helper.make_graph(
@@ -218,7 +220,7 @@ def make_tiny_model(dest: str | Path, seed: int = 0) -> Path:
     (dest / "cosyvoice2.yaml").write_text(_YAML.format(seed=seed), encoding="utf-8")
     cfg = load_config(dest)
 
-    g = torch.Generator().manual_seed(seed)
+    g = PortableRandom(seed, Stream.WEIGHTS)
     with torch.device("meta"):
         modules = {"llm.pt": SpeechLM(cfg.lm), "flow.pt": Flow(cfg.flow), "hift.pt": HiFT(cfg.hift)}
     for file_name, module in modules.items():

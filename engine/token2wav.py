@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import InputError
+from .rng import RandomSource
 from .vocoder.hift import HiFT
 from .vocoder.source import HiftNoise
 
@@ -171,14 +172,14 @@ def stretch_mel(mel: Tensor, speed: float) -> Tensor:
 
 
 def vocode_chunk(hift: HiFT, mel: Tensor, state: VocoderState, *, finalize: bool, speed: float = 1.0,
-                 noise: HiftNoise | None = None, generator: torch.Generator | None = None,
+                 noise: HiftNoise | None = None, rng: RandomSource | None = None,
                  should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, VocoderState]:
     """Vocode this call's NEW mel frames [1, 80, T] -> (waveform [1, N], next state).
 
     Non-final calls withhold their last ``8 * 480`` samples (N = (8 + T) * 480 - 3840 with a cache,
     T * 480 - 3840 without); the final call returns everything and an empty state.
-    ``noise``/``generator`` go to this call's HiFT run (the goldens pass the same HiftNoise to every
-    call; a generator advances, so consecutive calls get fresh noise as in the official code).
+    ``noise``/``rng`` go to this call's HiFT run (the goldens pass the same HiftNoise to every
+    call; an rng advances, so consecutive calls get fresh noise as in the official code).
     ``should_stop``: polled inside the HiFT call (:meth:`HiFT.decode`); True raises ``Cancelled``.
     """
     if mel.dim() != 3 or mel.shape[0] != 1:
@@ -190,13 +191,23 @@ def vocode_chunk(hift: HiFT, mel: Tensor, state: VocoderState, *, finalize: bool
     if not finalize and hift_mel.shape[2] < MEL_CACHE_FRAMES:
         raise InputError(f"A streaming chunk needs at least {MEL_CACHE_FRAMES} mel frames (got {hift_mel.shape[2]}); "
                          "use a longer chunk or finalize.")
-    speech, source = hift.inference(hift_mel, cache_source, generator=generator, noise=noise,
-                                    should_stop=should_stop)
+    speech, source = hift.inference(hift_mel, cache_source, rng=rng, noise=noise, should_stop=should_stop)
+    return stitch(speech, source, hift_mel, state, finalize=finalize,
+                  n_keep=MEL_CACHE_FRAMES * hift.upsample_factor)
+
+
+def stitch(speech: Tensor, source: Tensor, hift_mel: Tensor, state: VocoderState, *, finalize: bool,
+           n_keep: int) -> tuple[Tensor, VocoderState]:
+    """One HiFT call's raw output [1, N] -> (the samples to emit, next state): steps 3 and 4 above.
+
+    ``source`` [1, 1, N] and ``hift_mel`` [1, 80, T] are that call's excitation and input (their tails are kept
+    for the next call); ``n_keep`` = ``MEL_CACHE_FRAMES`` frames of samples. No randomness, no network: the
+    parity check feeds it the official HiFT outputs and expects the official chunks bit for bit.
+    """
     if state.speech_tail is not None:
         speech = fade_in_out(speech, state.speech_tail)
     if finalize:
         return speech, VocoderState()
-    n_keep = MEL_CACHE_FRAMES * hift.upsample_factor
     next_state = VocoderState(
         mel_cache=hift_mel[:, :, -MEL_CACHE_FRAMES:],
         source_cache=source[:, :, -n_keep:],

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ..config import CFMConfig, EstimatorConfig
 from ..errors import Cancelled
+from ..rng import TorchRandom
 from .decoder import CausalConditionalDecoder, EstimatorCache
 
 OFFICIAL_NOISE_FRAMES = 15000  # 50 frames/s x 300 s, as the reference allocates
@@ -55,9 +56,11 @@ Helper = Callable[[], "Submitter | None"]
 
 @lru_cache(maxsize=1)
 def official_noise() -> Tensor:
-    """The reference's fixed CFM noise: seed 0, ``randn([1, 80, 15000])`` (drawn from a private generator)."""
-    g = torch.Generator(device="cpu").manual_seed(0)
-    return torch.randn([1, 80, OFFICIAL_NOISE_FRAMES], generator=g)
+    """The reference's fixed CFM noise: seed 0, ``randn([1, 80, 15000])`` (drawn from a private generator).
+
+    This is torch's own normal generator, so its numbers depend on the CPU dispatch (see :mod:`engine.rng`);
+    only the parity path uses it. A request's noise comes from its portable stream."""
+    return TorchRandom.seeded(0).normal([1, 80, OFFICIAL_NOISE_FRAMES])
 
 
 def tensor_sha256(t: Tensor) -> bytes:

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from ..checkpoints import load_into, read_state_dict
 from ..config import FlowConfig, ModelConfig, load_config
 from ..errors import GenerationError, InputError
+from ..rng import RandomSource
 from .cfm import BATCH_ROWS, CFM, SPLIT_ROWS, Helper, ShouldStop, official_noise
 from .decoder import EstimatorCache
 from .encoder import EncoderCache, UpsampleConformerEncoder
@@ -45,7 +46,7 @@ class FlowStreamState:
 
     ``tokens``: prompt + generated tokens received so far ([1, n]); ``done``: how many of them are encoded and
     integrated (a multiple of the encoder chunk until the final step). ``noise`` covers at least the frames
-    done so far; ``generator`` (if any) draws more when it runs out. ``decoder``: one estimator cache per ODE step.
+    done so far; ``rng`` (if any) draws more when it runs out. ``decoder``: one estimator cache per ODE step.
     The K/V histories are :class:`~engine.flow.encoder.History` pages shared with the states before and after
     this one; appending never rewrites what an existing state reads, so any state may be stepped again (a
     fork copies one page) and e.g. the post-prompt state can be reused for every sentence of a voice.
@@ -56,7 +57,7 @@ class FlowStreamState:
     prompt_feat: Tensor  # [1, F, 80]
     spks: Tensor  # [1, 80] projected speaker embedding
     noise: Tensor  # [1, 80, >= 2·done]
-    generator: torch.Generator | None
+    rng: RandomSource | None
     done: int = 0
     encoder: EncoderCache = EncoderCache()
     decoder: tuple[tuple[EstimatorCache, ...], ...] | None = None  # [ODE step][row group]
@@ -114,26 +115,26 @@ class Flow(nn.Module):
     @torch.inference_mode()
     def inference(self, token: Tensor, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
                   streaming: bool, finalize: bool, noise: Tensor | None = None,
-                  generator: torch.Generator | None = None, should_stop: ShouldStop | None = None) -> Tensor:
+                  rng: RandomSource | None = None, should_stop: ShouldStop | None = None) -> Tensor:
         """Mel [1, 80, T_gen] for ``token`` [1, T] spoken like the prompt (prompt frames removed).
 
         ``streaming``: chunk attention masks (what the reference uses for chunk calls). ``finalize=False``: the
         last ``pre_lookahead_len`` tokens are look-ahead only; their frames are not produced.
-        Noise: ``noise`` [1, 80, >= total frames] if given, else drawn from ``generator``, else the reference's
+        Noise: ``noise`` [1, 80, >= total frames] if given, else drawn from ``rng``, else the reference's
         fixed noise (:func:`official_noise`). ``should_stop``: asked before every ODE step; True raises
         :class:`~engine.errors.Cancelled` (cancelling within one estimator pass)."""
         self._check_inputs(token, prompt_token, prompt_feat, embedding)
         return self._one_shot(token, prompt_token, prompt_feat, self.speaker(embedding), streaming, finalize,
-                              noise, generator, should_stop)
+                              noise, rng, should_stop)
 
     def _one_shot(self, token: Tensor, prompt_token: Tensor, prompt_feat: Tensor, spks: Tensor, streaming: bool,
-                  finalize: bool, noise: Tensor | None, generator: torch.Generator | None,
+                  finalize: bool, noise: Tensor | None, rng: RandomSource | None,
                   should_stop: ShouldStop | None = None) -> Tensor:
         mu = self.encode(token, prompt_token, streaming=streaming, finalize=finalize)
         n_frames, n_prompt = mu.size(2), prompt_feat.size(1)
         if n_prompt > n_frames:
             raise InputError(f"prompt_feat has {n_prompt} frames but the tokens only give {n_frames}.")
-        z = self._noise(noise, generator, n_frames, mu.dtype)
+        z = self._noise(noise, rng, n_frames, mu.dtype)
         mel = self.decoder.solve(z, mu, spks, self._cond(prompt_feat, 0, n_frames), streaming,
                                  should_stop=should_stop)
         return mel[:, :, n_prompt:].float()
@@ -153,10 +154,10 @@ class Flow(nn.Module):
         return self.encoder_proj(h).transpose(1, 2)
 
     @staticmethod
-    def _noise(noise: Tensor | None, generator: torch.Generator | None, n_frames: int, dtype) -> Tensor:
+    def _noise(noise: Tensor | None, rng: RandomSource | None, n_frames: int, dtype) -> Tensor:
         if noise is None:
-            if generator is not None:
-                return torch.randn([1, 80, n_frames], generator=generator, device=generator.device).to(dtype)
+            if rng is not None:
+                return rng.normal([1, 80, n_frames]).to(dtype=dtype)
             noise = official_noise()
         if noise.dim() != 3 or noise.size(1) != 80 or noise.size(2) < n_frames:
             raise InputError(f"The flow noise must be [1, 80, >= {n_frames}] for this utterance; got "
@@ -168,24 +169,24 @@ class Flow(nn.Module):
     # ---------------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def start_stream(self, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
-                     noise: Tensor | None = None, generator: torch.Generator | None = None,
+                     noise: Tensor | None = None, rng: RandomSource | None = None,
                      should_stop: ShouldStop | None = None, split_rows: bool = False,
                      helper: Helper | None = None) -> FlowStreamState:
         """A stream state for this prompt, with the prompt chunks that need no generated token already done.
 
         Noise as in :meth:`inference`: ``noise`` (used as given, must be long enough), else drawn from
-        ``generator`` chunk by chunk (so it differs from a one-shot draw with the same seed), else the
+        ``rng`` chunk by chunk (so it differs from a one-shot draw with the same seed), else the
         reference's fixed noise. ``should_stop`` as in :meth:`inference`. ``split_rows``: run the two guidance
         rows as separate estimator calls for the whole stream (:data:`~engine.flow.cfm.SPLIT_ROWS`; lets
         :meth:`stream_step` put one on a ``helper`` thread, as this call does with ``helper``)."""
         self._check_inputs(prompt_token, prompt_token, prompt_feat, embedding)
-        if noise is None and generator is None:
+        if noise is None and rng is None:
             noise = official_noise()
         if noise is None:
             noise = torch.zeros(1, 80, 0)
         state = FlowStreamState(tokens=prompt_token.long(), n_prompt_tokens=prompt_token.size(1),
                                 prompt_feat=prompt_feat, spks=self.speaker(embedding), noise=noise,
-                                generator=generator, rows=SPLIT_ROWS if split_rows else BATCH_ROWS)
+                                rng=rng, rows=SPLIT_ROWS if split_rows else BATCH_ROWS)
         return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False, should_stop=should_stop,
                                 helper=helper)[1]
 
@@ -232,7 +233,7 @@ class Flow(nn.Module):
         p, ratio = state.n_prompt_tokens, self.frames_per_token
         noise = self._extend_noise(state, state.tokens.size(1) * ratio)
         mel = self._one_shot(state.tokens[:, p:], state.tokens[:, :p], state.prompt_feat, state.spks,
-                             streaming=False, finalize=True, noise=noise, generator=None, should_stop=should_stop)
+                             streaming=False, finalize=True, noise=noise, rng=None, should_stop=should_stop)
         emitted = max(0, state.done * ratio - state.prompt_feat.size(1))
         final = replace(state, noise=noise, done=state.tokens.size(1), encoder=EncoderCache(), decoder=None,
                         finished=True)
@@ -240,12 +241,12 @@ class Flow(nn.Module):
 
     @staticmethod
     def _extend_noise(state: FlowStreamState, n_frames: int) -> Tensor:
-        noise, generator = state.noise, state.generator
+        noise, rng = state.noise, state.rng
         if noise.size(2) < n_frames:
-            if generator is None:
+            if rng is None:
                 raise InputError(f"The flow noise has {noise.size(2)} frames but this utterance needs {n_frames}. "
                                  "Split long text into shorter segments.")
-            more = torch.randn([1, 80, n_frames - noise.size(2)], generator=generator, device=generator.device)
+            more = rng.normal([1, 80, n_frames - noise.size(2)])
             noise = torch.cat([noise, more.to(noise)], dim=2)
         return noise
 

@@ -1,29 +1,31 @@
 """Speech-token samplers of CosyVoice 2, bit-compatible with the official ones.
 
-All samplers have the signature ``sampler(scores, decoded_tokens, generator) -> int`` where
+All samplers have the signature ``sampler(scores, decoded_tokens, rng) -> int`` where
 ``scores`` [V] are log-probabilities (the LM applies ``log_softmax`` and masks EOS first),
-``decoded_tokens`` are the tokens produced so far and ``generator`` is the caller's
-``torch.Generator`` (no global RNG). Given the same generator state they draw exactly what the
-official code draws after ``torch.manual_seed``: the same softmax, the same *stable* descending
-sort, the same ``multinomial(1, replacement=True)`` calls in the same order. Samplers never
-modify ``scores``.
+``decoded_tokens`` are the tokens produced so far and ``rng`` is the caller's
+:class:`~engine.rng.RandomSource` (no global RNG). The draws go through ``rng.categorical`` in the
+official order: the same softmax, the same *stable* descending sort, then one categorical draw per
+``multinomial(1, replacement=True)`` of the official code. With a :class:`~engine.rng.TorchRandom`
+after ``manual_seed`` they are exactly the official draws; a request's
+:class:`~engine.rng.PortableRandom` gives the same tokens on every machine. Samplers never modify
+``scores``.
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from ..config import SamplingConfig
+from ..rng import RandomSource
 
-Sampler = Callable[[Tensor, Sequence[int], torch.Generator], int]
+Sampler = Callable[[Tensor, Sequence[int], RandomSource], int]
 
 __all__ = ["Sampler", "nucleus_sampling", "random_sampling", "ras_sampling", "make_ras_sampler"]
 
 
-def nucleus_sampling(scores: Tensor, generator: torch.Generator, top_p: float = 0.8, top_k: int = 25) -> int:
+def nucleus_sampling(scores: Tensor, rng: RandomSource, top_p: float = 0.8, top_k: int = 25) -> int:
     """Sample among the most likely tokens: at most ``top_k`` of them, stopping once their
     cumulated probability reaches ``top_p`` (the token that crosses ``top_p`` is included)."""
     probs, order = scores.softmax(dim=0).sort(descending=True, stable=True)
@@ -34,16 +36,15 @@ def nucleus_sampling(scores: Tensor, generator: torch.Generator, top_p: float = 
     while n < len(head) and cum < limit:
         cum = np.float32(cum + np.float32(head[n]))
         n += 1
-    pick = torch.multinomial(probs[:n].contiguous(), 1, replacement=True, generator=generator)
-    return int(order[pick].item())
+    return int(order[rng.categorical(probs[:n].contiguous())].item())
 
 
-def random_sampling(scores: Tensor, generator: torch.Generator) -> int:
+def random_sampling(scores: Tensor, rng: RandomSource) -> int:
     """Sample from the full distribution softmax(scores)."""
-    return int(torch.multinomial(scores.softmax(dim=0), 1, replacement=True, generator=generator).item())
+    return rng.categorical(scores.softmax(dim=0))
 
 
-def ras_sampling(scores: Tensor, decoded_tokens: Sequence[int], generator: torch.Generator, *,
+def ras_sampling(scores: Tensor, decoded_tokens: Sequence[int], rng: RandomSource, *,
                  top_p: float = 0.8, top_k: int = 25, win_size: int = 10, tau_r: float = 0.1) -> int:
     """Repetition-aware sampling (CosyVoice 2 paper, sec. 2.4 / VALL-E 2).
 
@@ -51,20 +52,20 @@ def ras_sampling(scores: Tensor, decoded_tokens: Sequence[int], generator: torch
     last ``win_size`` decoded tokens, draw again from the full distribution with that token
     banned. This breaks the loops a purely greedy/nucleus decoder falls into.
     """
-    token = nucleus_sampling(scores, generator, top_p=top_p, top_k=top_k)
+    token = nucleus_sampling(scores, rng, top_p=top_p, top_k=top_k)
     repeats = sum(1 for t in decoded_tokens[-win_size:] if t == token) if win_size > 0 else 0
     if repeats >= win_size * tau_r:
         banned = scores.clone()
         banned[token] = -float("inf")
-        token = random_sampling(banned, generator)
+        token = random_sampling(banned, rng)
     return token
 
 
 def make_ras_sampler(cfg: SamplingConfig) -> Sampler:
     """``ras_sampling`` with the parameters of ``cosyvoice2.yaml``."""
 
-    def sampler(scores: Tensor, decoded_tokens: Sequence[int], generator: torch.Generator) -> int:
-        return ras_sampling(scores, decoded_tokens, generator, top_p=cfg.top_p, top_k=cfg.top_k,
+    def sampler(scores: Tensor, decoded_tokens: Sequence[int], rng: RandomSource) -> int:
+        return ras_sampling(scores, decoded_tokens, rng, top_p=cfg.top_p, top_k=cfg.top_k,
                             win_size=cfg.win_size, tau_r=cfg.tau_r)
 
     return sampler

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from ..checkpoints import load_into, read_state_dict
 from ..config import LMConfig, ModelConfig, load_config
 from ..errors import AudioInputError, ConfigError, GenerationError, TextInputError
+from ..rng import RandomSource
 from .qwen2 import KVCache, Qwen2ForCausalLM
 from .sampling import Sampler, make_ras_sampler
 
@@ -124,18 +125,18 @@ class SpeechLM(nn.Module):
             hidden = self.qwen.prefill(x_embeds, cache)
         return self.llm_decoder(hidden[:, -1])[0].float()
 
-    def _choose(self, logits: Tensor, out_tokens: list[int], sampler: Sampler, generator: torch.Generator,
+    def _choose(self, logits: Tensor, out_tokens: list[int], sampler: Sampler, rng: RandomSource,
                 allow_eos: bool) -> int:
         """The official sampling step: log_softmax, EOS banned while too short, then the sampler."""
         logp = logits.log_softmax(dim=-1)
         if not allow_eos:
             logp[self.eos_token] = -float("inf")
-        return int(sampler(logp, out_tokens, generator))
+        return int(sampler(logp, out_tokens, rng))
 
     # ---------------------------------------------------------------- generation
     @torch.inference_mode()
     def generate(self, text: TokenIds, prompt_text: TokenIds = (), prompt_speech: TokenIds = (), *,
-                 generator: torch.Generator, sampler: Sampler | None = None,
+                 rng: RandomSource, sampler: Sampler | None = None,
                  min_token_text_ratio: float = 2.0, max_token_text_ratio: float = 20.0,
                  observer: Observer | None = None) -> Iterator[int]:
         """Yield speech tokens for ``text`` one by one until a stop token or ``max_len``.
@@ -154,7 +155,7 @@ class SpeechLM(nn.Module):
         out_tokens: list[int] = []
         for i in range(max_len):
             logits = self.forward_step(x, cache)
-            token = self._choose(logits, out_tokens, sampler, generator, allow_eos=i >= min_len)
+            token = self._choose(logits, out_tokens, sampler, rng, allow_eos=i >= min_len)
             if observer is not None:
                 observer(LMStep(rows, logits, token))
                 rows = [(SPEECH, token)]
@@ -166,7 +167,7 @@ class SpeechLM(nn.Module):
 
     @torch.inference_mode()
     def generate_bistream(self, text_pieces: Iterable[TokenIds], prompt_text: TokenIds = (),
-                          prompt_speech: TokenIds = (), *, generator: torch.Generator,
+                          prompt_speech: TokenIds = (), *, rng: RandomSource,
                           sampler: Sampler | None = None, max_token_text_ratio: float = 20.0,
                           observer: Observer | None = None) -> Iterator[int]:
         """Yield speech tokens while text arrives piece by piece (official ``inference_bistream``).
@@ -193,7 +194,7 @@ class SpeechLM(nn.Module):
 
         def step(allow_eos: bool, forced: int | None = None) -> int:
             logits = self.forward_step(self.embed_rows(rows), cache)
-            token = forced if forced is not None else self._choose(logits, out_tokens, sampler, generator, allow_eos)
+            token = forced if forced is not None else self._choose(logits, out_tokens, sampler, rng, allow_eos)
             if observer is not None:
                 observer(LMStep(list(rows), logits, token))
             return token

@@ -1,9 +1,11 @@
 """Parity checks against goldens made by the official CosyVoice code.
 
 A fixture folder has the layout of ``../shared/parity``: ``model/`` (tiny official-layout model),
-``goldens/`` (``*.npz``, ``*.json``), ``wavs/`` and optionally ``qwen2-tokenizer/``. Each stage has
-a module in this package with ``checks(fx) -> Iterator[CheckResult]``; it yields nothing for goldens
-the folder does not have, and never depends on this set's particular sizes.
+``goldens/`` (``*.npz``, ``*.json``, ``noise_floor.json``), ``wavs/`` and optionally ``qwen2-tokenizer/``.
+Each stage has a module in this package with ``checks(fx) -> Iterator[CheckResult]``; it yields nothing for
+goldens the folder does not have, and never depends on this set's particular sizes. Float checks go through
+:meth:`Fixture.check` / :meth:`Fixture.check_wave`, which bound each key by the tolerance policy of
+:mod:`engine.parity.tolerance`; integers are exact.
 
 Run: ``python -m engine.parity DIR``.
 """
@@ -15,9 +17,12 @@ import traceback
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
+
+from . import tolerance
+from .tolerance import Family
 
 # Stage modules, in pipeline order. Each is ``engine.parity.<name>`` with a ``checks`` function.
 CHECK_MODULES = (
@@ -44,9 +49,9 @@ class CheckResult:
 
     def line(self) -> str:
         status = "PASS" if self.passed else "FAIL"
-        err = "exact" if self.tol == 0 and self.passed else f"{self.max_abs_err:.3e}"
+        err = "exact" if self.tol == 0 and self.passed else f"{self.max_abs_err:.3e} <= {self.tol:.1e}"
         tail = f"  ({self.detail})" if self.detail else ""
-        return f"{self.name:<60} {err:>10}  {status}{tail}"
+        return f"{self.name:<64} {err:>20}  {status}{tail}"
 
 
 class Fixture:
@@ -82,10 +87,40 @@ class Fixture:
 
         return load_config(self.model_dir)
 
+    def spread(self, file: str, key: str) -> float:
+        """``noise_floor.json``'s spread of ``file:key`` (0 when the set has none for it)."""
+        return tolerance.spread(self.goldens_dir, file, key) or 0.0
 
-def compare(name: str, got: Any, want: Any, tol: float = 1e-4) -> CheckResult:
-    """Compare arrays: exact for integer/bool goldens (tol ignored), max-abs-error otherwise."""
-    g = np.asarray(got.detach().cpu().numpy() if hasattr(got, "detach") else got)
+    def check(self, name: str, got: Any, file: str, key: str, family: Family, *, want: Any = None,
+              spread: float | None = None) -> CheckResult:
+        """``got`` against golden ``file:key`` (or ``want``, e.g. a slice of it) within the family's bound.
+
+        bound = max(family floor, 4 x spread), the spread being the key's noise floor unless given."""
+        want = self.npz(file)[key] if want is None else want
+        s = self.spread(file, key) if spread is None else spread
+        return compare(name, got, want, family.bound(s))
+
+    def check_wave(self, name: str, got: Any, file: str, key: str, family: Family, *, want: Any = None,
+                   spread: float | None = None) -> Iterator[CheckResult]:
+        """:meth:`check` plus, for a family with a ``rel_l2`` bound, the relative L2 error."""
+        want = self.npz(file)[key] if want is None else want
+        first = self.check(name, got, file, key, family, want=want, spread=spread)
+        yield first
+        limit = family.rel_l2
+        if limit is not None and np.isfinite(first.max_abs_err):
+            err = tolerance.rel_l2(_numpy(got).reshape(np.shape(want)), want)
+            yield CheckResult(f"{name} (rel L2)", err, limit, err <= limit)
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+
+
+def compare(name: str, got: Any, want: Any, tol: float = 0.0) -> CheckResult:
+    """Compare arrays: exact for integer/bool goldens (tol ignored), max-abs-error <= ``tol`` otherwise.
+
+    Float checks should name their bound through :meth:`Fixture.check` (the tolerance policy)."""
+    g = _numpy(got)
     w = np.asarray(want)
     if g.shape != w.shape:
         # Allow a leading singleton batch difference; anything else is a real mismatch.

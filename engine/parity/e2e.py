@@ -5,7 +5,7 @@ with a greedy sampler that stops at ``e2e_stop_at`` tokens, the fixed flow noise
 HiFT noise taken from ``hift.npz``. We build the same inputs with our frontend, inject the same
 sampler and noise into :func:`engine.pipeline.speak_tokens` (the code :meth:`Engine.synthesize`
 runs per sentence) and compare speech tokens (exact), the token2wav call schedule (exact) and
-every yielded waveform.
+every yielded waveform (WAVEFORM with each chunk's noise floor, :mod:`engine.parity.tolerance`).
 """
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ import numpy as np
 import torch
 
 from . import CheckResult, Fixture, compare, equal
+from .tolerance import WAVEFORM
 
-WAVE_TOL = 2e-3
+GOLDEN = "e2e.npz"
 
 
 def greedy_sampler(stop_at: int, eos: int):
     """The goldens' deterministic sampler: EOS once ``stop_at`` tokens exist (if allowed), else argmax."""
 
-    def sample(scores: torch.Tensor, decoded: Sequence[int], generator: torch.Generator) -> int:
+    def sample(scores: torch.Tensor, decoded: Sequence[int], rng) -> int:
         if len(decoded) >= stop_at and scores[eos] != -float("inf"):
             return eos
         return int(torch.argmax(scores[:eos]))
@@ -39,10 +40,11 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
     from ..frontend.frontend import Frontend
     from ..llm.speech_lm import load_lm
     from ..pipeline import speak_tokens
+    from ..rng import TorchRandom
     from ..vocoder.hift import load_hift
     from ..vocoder.source import HiftNoise
 
-    g = fx.npz("e2e.npz")
+    g = fx.npz(GOLDEN)
     texts = fx.meta["e2e_texts"]
     cfg = fx.config
     lm = load_lm(fx.model_dir, cfg)
@@ -64,7 +66,7 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
 
         def lm_tokens():
             for t in lm.generate(inputs.text, inputs.prompt_text, inputs.llm_prompt_speech_token,
-                                 generator=torch.Generator().manual_seed(0), sampler=sampler):
+                                 rng=TorchRandom.seeded(0), sampler=sampler):
                 tokens.append(t)
                 yield t
 
@@ -81,8 +83,11 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
         n_yields = len([k for k in g.files if k.startswith(f"{case}/yield")])
         yield equal(f"e2e {case}: number of chunks", len(pieces), n_yields)
         for i in range(min(n_yields, len(pieces))):
-            yield compare(f"e2e {case}: yield{i}", pieces[i].wave.numpy()[None], g[f"{case}/yield{i}"], WAVE_TOL)
-        if stream and n_yields:
+            yield from fx.check_wave(f"e2e {case}: yield{i}", pieces[i].wave.numpy()[None], GOLDEN,
+                                     f"{case}/yield{i}", WAVEFORM)
+        if stream and n_yields == len(pieces):
             whole = np.concatenate([p.wave.numpy() for p in pieces])
             ref = np.concatenate([g[f"{case}/yield{i}"][0] for i in range(n_yields)])
-            yield compare(f"e2e {case}: concatenated stream", whole, ref, WAVE_TOL)
+            worst = max(fx.spread(GOLDEN, f"{case}/yield{i}") for i in range(n_yields))
+            yield from fx.check_wave(f"e2e {case}: concatenated stream", whole, GOLDEN, f"{case}/yield0", WAVEFORM,
+                                     want=ref, spread=worst)

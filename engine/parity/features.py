@@ -4,8 +4,9 @@ The golden holds one group per wav (``<wav>/<key>``); the wav is ``wavs/<wav>.wa
 of every group is checked; a key this module does not know is reported as a failure so a new
 golden can never be skipped silently.
 
-Tolerance 1e-4 absolute for floats (on the shared fixtures every float matches bit for bit;
-the margin is for other CPUs' FFT/conv kernels). Speech tokens are exact.
+Bounds (:mod:`engine.parity.tolerance`): resampled audio as AUDIO, log spectra as FEATURES over the whole
+array and, strictly, as LOUD_FEATURES over the bins within 60 dB of their frame's peak (another CPU's FFT
+moves the bins near the log floor most); speaker embeddings as EMBEDDING; speech tokens exact.
 """
 from __future__ import annotations
 
@@ -16,12 +17,51 @@ import numpy as np
 import torch
 
 from . import CheckResult, Fixture, compare
+from .tolerance import AUDIO, EMBEDDING, FEATURES, LOUD_FEATURES
 from ..frontend.audio import flow_mel, kaldi_fbank, load_audio, load_speech, whisper_log_mel
 from ..frontend.frontend import SPEAKER_ENCODER_FILE, SPEECH_TOKENIZER_FILE
 from ..frontend.onnx_models import SpeakerEncoder, SpeechTokenizer
 
 GOLDEN = "features.npz"
-TOL = 1e-4
+LOUD_DB = 60.0
+
+# For each log feature: decibels per unit and the axis of its mel bins, to find the bins within LOUD_DB of
+# their frame's peak. Whisper: (log10(power) + 4) / 4, so one unit is 40 dB; Kaldi fbank: ln(power); the flow
+# mel: ln(magnitude).
+LOG_SCALES: tuple[tuple[str, float, int], ...] = (
+    (r"whisper_logmel\d+", 40.0, -2),
+    (r"kaldi_fbank\d+(_minus_mean)?", 10.0 / np.log(10.0), -1),
+    (r"matcha_mel\d+_24k", 20.0 / np.log(10.0), -2),
+    (r"(prompt_)?speech_feat", 20.0 / np.log(10.0), -1),
+)
+
+
+def loud_bins(key: str, golden: np.ndarray, level_golden: np.ndarray | None = None) -> np.ndarray | None:
+    """Mask of the bins of log feature ``key`` within 60 dB of their frame's peak (None: not a log feature).
+
+    ``level_golden`` is the array whose levels decide (default ``golden``); a mean-normalised feature passes
+    its un-normalised golden, since subtracting each bin's mean hides the frame's peak.
+    """
+    name = key.rsplit("/", 1)[-1]
+    for pattern, db_per_unit, axis in LOG_SCALES:
+        if re.fullmatch(pattern, name):
+            level = np.asarray(golden if level_golden is None else level_golden, dtype=np.float64) * db_per_unit
+            return level >= level.max(axis=axis, keepdims=True) - LOUD_DB
+    return None
+
+
+def check_feature(fx: Fixture, name: str, got, file: str, key: str,
+                  level_key: str | None = None) -> Iterator[CheckResult]:
+    """A log feature: the whole array (FEATURES) and its loud bins (LOUD_FEATURES)."""
+    z = fx.npz(file)
+    yield fx.check(name, got, file, key, FEATURES)
+    mask = loud_bins(key, z[key], z[level_key] if level_key else None)
+    g = np.asarray(got.detach().cpu().numpy() if hasattr(got, "detach") else got, dtype=np.float64)
+    if mask is None or g.size != mask.size:
+        return
+    err = float(np.max(np.abs(g.reshape(mask.shape) - z[key])[mask], initial=0.0))
+    bound = LOUD_FEATURES.bound(0.0)
+    yield CheckResult(f"{name} (within {LOUD_DB:g} dB)", err, bound, err <= bound)
 
 
 def groups(z) -> list[str]:
@@ -104,5 +144,12 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
             name = f"features/{full}"
             if got is None:
                 yield CheckResult(name, float("inf"), 0.0, False, "no implementation for this golden key")
+            elif z[full].dtype.kind in "iub":
+                yield compare(name, got, z[full])  # speech tokens: exact
+            elif key.startswith("speech_") and key != "speech_feat":
+                yield fx.check(name, got, GOLDEN, full, AUDIO)
+            elif key == "spk_embedding":
+                yield fx.check(name, got, GOLDEN, full, EMBEDDING)
             else:
-                yield compare(name, got, z[full], TOL)
+                level = re.sub(r"_minus_mean$", "", full)
+                yield from check_feature(fx, name, got, GOLDEN, full, level if level != full else None)

@@ -6,7 +6,12 @@
   ``flow_embedding``; e2e: ``frontend.npz`` ``zero_shot/*``), plus the incremental stream
   (:meth:`Flow.stream_step`) checked against the reference's streaming chunk calls of the same run.
 * The reference's noise: ``rand_noise_used`` is passed as the noise, and :func:`official_noise` (what the
-  engine offers as the official noise) must hash to ``rand_noise_full_sha256``.
+  engine offers as the official noise) must hash to ``rand_noise_full_sha256``. ``torch.randn`` itself rounds
+  differently under other CPU dispatches (``ATEN_CPU_CAPABILITY=default``), and so would the official code's:
+  a hash mismatch passes when the numbers are within RANDN_ROUNDING of the golden prefix (the same seeding
+  procedure, other rounding) and fails when they are not (a wrong seed, shape or draw order moves them by O(1)).
+
+Bounds: NETWORK (:mod:`engine.parity.tolerance`) with each key's noise floor.
 """
 from __future__ import annotations
 
@@ -19,8 +24,12 @@ import torch
 from . import CheckResult, Fixture, compare, equal
 from ..flow.cfm import official_noise, tensor_sha256
 from ..flow.flow import Flow, load_flow
+from .tolerance import NETWORK
 
-TOL = 1e-4
+GOLDEN = "flow.npz"
+# torch.randn's Box-Muller under another CPU dispatch: vectorised or scalar log/sin/cos, a few ulps of values
+# up to ~5 (measured 1.8e-6 under ATEN_CPU_CAPABILITY=default); a wrong seeding moves values by O(1).
+RANDN_ROUNDING = 1e-5
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -32,13 +41,27 @@ def _noise(z, n_frames: int) -> torch.Tensor:
     return used if used.size(2) >= n_frames else official_noise()
 
 
+def _official_noise_checks(z) -> Iterator[CheckResult]:
+    used = z["rand_noise_used"]
+    prefix = compare("flow/official_noise_prefix", official_noise()[:, :, : used.shape[2]], used, RANDN_ROUNDING)
+    got, want = tensor_sha256(official_noise()).hex(), bytes(z["rand_noise_full_sha256"]).hex()
+    if got == want:
+        yield equal("flow/official_noise_sha256", got, want)
+    elif prefix.passed:
+        yield CheckResult("flow/official_noise_sha256", 0.0, 0.0, True,
+                          f"other bits: torch.randn on this CPU dispatch ({torch.backends.cpu.get_cpu_capability()}) "
+                          f"rounds differently, values within {prefix.max_abs_err:.1e} of the golden prefix: "
+                          "the same seeding procedure")
+    else:
+        yield CheckResult("flow/official_noise_sha256", prefix.max_abs_err, 0.0, False,
+                          "the noise is not the reference's (wrong seed, shape or draw order)")
+    yield prefix
+
+
 def _flow_cases(fx: Fixture, flow: Flow) -> Iterator[CheckResult]:
-    z = fx.npz("flow.npz")
+    z = fx.npz(GOLDEN)
     if "rand_noise_full_sha256" in z.files:
-        yield equal("flow/official_noise_sha256", tensor_sha256(official_noise()).hex(),
-                    bytes(z["rand_noise_full_sha256"]).hex())
-        used = z["rand_noise_used"]
-        yield compare("flow/official_noise_prefix", official_noise()[:, :, : used.shape[2]], used, 0.0)
+        yield from _official_noise_checks(z)
     cases = sorted({k.rsplit("/", 1)[0] for k in z.files if k.endswith("/mel")})
     for case in cases:
         def g(key: str) -> torch.Tensor:
@@ -47,21 +70,21 @@ def _flow_cases(fx: Fixture, flow: Flow) -> Iterator[CheckResult]:
         streaming, finalize = bool(z[f"{case}/streaming"]), bool(z[f"{case}/finalize"])
         if f"{case}/mu" in z.files:
             mu = flow.encode(g("token"), g("prompt_token"), streaming=streaming, finalize=finalize)
-            yield compare(f"flow/{case}/mu", mu, z[f"{case}/mu"], TOL)
+            yield fx.check(f"flow/{case}/mu", mu, GOLDEN, f"{case}/mu", NETWORK)
         if f"{case}/estimator_step0_out" in z.files:
             mask = z[f"{case}/estimator_step0_in_mask"]
             if not np.all(mask == 1):
-                yield CheckResult(f"flow/{case}/estimator_step0_out", float("inf"), TOL, False,
+                yield CheckResult(f"flow/{case}/estimator_step0_out", float("inf"), 0.0, False,
                                   "golden mask has padding; the engine runs unpadded single utterances")
             else:
                 with torch.inference_mode():
                     out = flow.decoder.estimator(g("estimator_step0_in_x"), g("estimator_step0_in_mu"),
                                                  g("estimator_step0_in_t"), g("estimator_step0_in_spks"),
                                                  g("estimator_step0_in_cond"), streaming=streaming)
-                yield compare(f"flow/{case}/estimator_step0_out", out, z[f"{case}/estimator_step0_out"], TOL)
+                yield fx.check(f"flow/{case}/estimator_step0_out", out, GOLDEN, f"{case}/estimator_step0_out", NETWORK)
         mel = flow.inference(g("token"), g("prompt_token"), g("prompt_feat"), g("embedding"), streaming=streaming,
                              finalize=finalize, noise=_noise(z, 2 * (g("token").size(1) + g("prompt_token").size(1))))
-        yield compare(f"flow/{case}/mel", mel, z[f"{case}/mel"], TOL)
+        yield fx.check(f"flow/{case}/mel", mel, GOLDEN, f"{case}/mel", NETWORK)
 
 
 def _prompt(fx: Fixture, file: str):
@@ -109,28 +132,30 @@ def _recorded_calls(fx: Fixture, flow: Flow, noise_z) -> Iterator[CheckResult]:
                 streaming, finalize = bool(z[f"{pre}/streaming"]), bool(z[f"{pre}/finalize"])
                 noise = _noise(noise_z, 2 * (token.size(1) + p_token.size(1)))
                 mel = flow.inference(token, p_token, p_feat, emb, streaming=streaming, finalize=finalize, noise=noise)
-                yield compare(f"flow/{stem}/{pre}/mel", mel, z[f"{pre}/mel"], TOL)
+                yield fx.check(f"flow/{stem}/{pre}/mel", mel, file, f"{pre}/mel", NETWORK)
                 if streaming and not finalize:
-                    chunk_calls.append((i, token.size(1), z[f"{pre}/mel"]))
+                    chunk_calls.append((i, token.size(1)))
             if chunk_calls:
-                yield from _incremental(flow, stem, run, z, calls, chunk_calls, p_token, p_feat, emb, noise_z)
+                yield from _incremental(fx, flow, file, run, calls, chunk_calls, prompt, noise_z)
 
 
-def _incremental(flow: Flow, stem: str, run: str, z, calls, chunk_calls, p_token, p_feat, emb, noise_z
+def _incremental(fx: Fixture, flow: Flow, file: str, run: str, calls, chunk_calls, prompt, noise_z
                  ) -> Iterator[CheckResult]:
     """Feed the run's tokens to the incremental stream in the reference's call sizes and compare every frame
     it has produced by each chunk call with that call's golden (the reference recomputes them all)."""
+    z, stem = fx.npz(file), file.removesuffix(".npz")
+    p_token, p_feat, emb = prompt
     last = f"{run}/flow_call{calls[-1]}/token"
     tokens = _t(z[last])
     noise = _noise(noise_z, 2 * (tokens.size(1) + p_token.size(1)))
     state = flow.start_stream(p_token, p_feat, emb, noise=noise)
     produced = torch.zeros(1, 80, 0)
     fed = 0
-    for i, n_tokens, golden in chunk_calls:
+    for i, n_tokens in chunk_calls:
         mel, state = flow.stream_step(state, tokens[:, fed:n_tokens], finalize=False)
         fed = n_tokens
         produced = torch.cat([produced, mel], dim=2)
-        yield compare(f"flow/{stem}/{run}/incremental_call{i}", produced, golden, TOL)
+        yield fx.check(f"flow/{stem}/{run}/incremental_call{i}", produced, file, f"{run}/flow_call{i}/mel", NETWORK)
     last_pre = f"{run}/flow_call{calls[-1]}"
     if bool(z[f"{last_pre}/finalize"]) and calls[-1] != chunk_calls[-1][0]:
         # The reference's final call runs non-streaming over everything; its frames after the ones already
@@ -138,8 +163,8 @@ def _incremental(flow: Flow, stem: str, run: str, z, calls, chunk_calls, p_token
         tail, _ = flow.stream_step(state, tokens[:, fed:], finalize=True,
                                    reference_final=not bool(z[f"{last_pre}/streaming"]))
         golden = z[f"{last_pre}/mel"]
-        yield compare(f"flow/{stem}/{run}/incremental_final_call{calls[-1]}", tail,
-                      golden[:, :, produced.size(2):], TOL)
+        yield fx.check(f"flow/{stem}/{run}/incremental_final_call{calls[-1]}", tail, file, f"{last_pre}/mel",
+                       NETWORK, want=golden[:, :, produced.size(2):])
 
 
 def checks(fx: Fixture) -> Iterator[CheckResult]:

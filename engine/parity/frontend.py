@@ -4,12 +4,15 @@ Each group (``zero_shot``, ``cross_lingual``, ``instruct2``, ``vc``) is the dict
 frontend returned for the inputs in ``meta.json -> frontend_texts_used`` (texts, and wav names
 under ``wavs/``). The reference passed each text through ``text_normalize(split=False)`` with no
 normaliser backend first: :func:`engine.frontend.text.reference_text_normalize` does the same.
+Ids exact; the prompt mel as a feature (whole array and bins within 60 dB), embeddings as EMBEDDING.
 """
 from __future__ import annotations
 
 from typing import Iterator
 
 from . import CheckResult, Fixture, compare
+from .features import check_feature
+from .tolerance import EMBEDDING
 from ..config import QWEN_DIR
 from ..frontend.audio import load_audio
 from ..frontend.frontend import (
@@ -24,7 +27,6 @@ from ..frontend.text import reference_text_normalize
 from ..frontend.tokenizer import load_tokenizer
 
 GOLDEN = "frontend.npz"
-TOL = 1e-4
 
 
 def _groups(z) -> list[str]:
@@ -78,4 +80,10 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
             yield CheckResult(f"frontend/{group}/keys", float("inf"), 0.0, False,
                               f"extra {sorted(set(got) - want_keys)} missing {sorted(want_keys - set(got))}")
         for key in sorted(want_keys & set(got)):
-            yield compare(f"frontend/{group}/{key}", got[key], z[f"{group}/{key}"], TOL)
+            name, full = f"frontend/{group}/{key}", f"{group}/{key}"
+            if z[full].dtype.kind in "iub":
+                yield compare(name, got[key], z[full])  # token ids and lengths: exact
+            elif key.endswith("_embedding"):
+                yield fx.check(name, got[key], GOLDEN, full, EMBEDDING)
+            else:  # prompt_speech_feat: the flow mel
+                yield from check_feature(fx, name, got[key], GOLDEN, full)

@@ -2,7 +2,8 @@
 
 Each case holds scores, decoded tokens and the seed the reference passed to
 ``torch.manual_seed`` right before calling ``ras_sampling`` / ``nucleus_sampling``. We seed a
-private ``torch.Generator`` with the same value and must draw the same token.
+private ``torch.Generator`` with the same value (:class:`~engine.rng.TorchRandom`: the official draws)
+and must draw the same token.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 
 from . import CheckResult, Fixture, compare
 from ..llm.sampling import nucleus_sampling, ras_sampling
+from ..rng import TorchRandom
 
 GOLDEN = "sampling.npz"
 
@@ -32,10 +34,8 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
         decoded = [int(t) for t in z[f"{case}/decoded_tokens"]]
         seed = int(z[f"{case}/torch_manual_seed"])
         if f"{case}/ras_sampling_out" in z.files:
-            g = torch.Generator().manual_seed(seed)
-            got = ras_sampling(scores, decoded, g, **kw)
+            got = ras_sampling(scores, decoded, TorchRandom.seeded(seed), **kw)
             yield compare(f"sampling/{case}/ras_sampling_out", got, z[f"{case}/ras_sampling_out"])
         if f"{case}/nucleus_sampling_out" in z.files:
-            g = torch.Generator().manual_seed(seed)
-            got = nucleus_sampling(scores, g, top_p=kw["top_p"], top_k=kw["top_k"])
+            got = nucleus_sampling(scores, TorchRandom.seeded(seed), top_p=kw["top_p"], top_k=kw["top_k"])
             yield compare(f"sampling/{case}/nucleus_sampling_out", got, z[f"{case}/nucleus_sampling_out"])

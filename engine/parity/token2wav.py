@@ -1,13 +1,17 @@
 """Parity of the token2wav streaming stitch against ``goldens/token2wav.npz`` (README section 8).
 
 1. Schedule: :func:`engine.token2wav.plan_token2wav_calls` must give ``meta.json -> token2wav_schedule``.
-2. Stitch: the GOLDEN flow mels (``<case>/flow_call<i>/mel``) go through our stitching, so these
-   checks do not depend on the flow port; every HiFT input (mel with cached frames, cache_source),
-   raw HiFT output (``hift_call<i>/speech``) and yielded chunk (``yield<i>``) is compared. The same
-   is done for the recorded calls in ``e2e.npz`` (three streaming calls, two of them cached).
-3. Chained: when ``engine.flow.flow`` exists, tokens -> our flow -> our stitch -> ``yield<i>``.
+2. Stitch, strictly: the GOLDEN HiFT outputs (``hift_call<i>/speech``, with the next call's golden
+   ``cache_source`` as the kept source tail) go through :func:`engine.token2wav.stitch`; every yielded chunk
+   must equal ``yield<i>`` exactly (STITCH: float64 window products rounded once).
+3. Stitch with our HiFT: the GOLDEN flow mels (``<case>/flow_call<i>/mel``) go through our mel caching, HiFT
+   and stitching, so these checks do not depend on the flow port; every HiFT input (mel with cached frames,
+   exact; cache_source, EXCITATION), raw HiFT output and yielded chunk (WAVEFORM) is compared. The same is done
+   for the recorded calls in ``e2e.npz`` (three streaming calls, two of them cached).
+4. Chained: tokens -> our flow -> our stitch -> ``yield<i>`` (flow mel NETWORK, chunks WAVEFORM).
 
-HiFT noise: the goldens use hift.npz's ``noise_rand_ini`` / ``noise_randn_buffer`` on every call.
+Each bound is the tolerance policy's (:mod:`engine.parity.tolerance`) with the key's noise floor. HiFT noise:
+the goldens use hift.npz's ``noise_rand_ini`` / ``noise_randn_buffer`` on every call.
 """
 from __future__ import annotations
 
@@ -18,28 +22,39 @@ import numpy as np
 import torch
 
 from . import CheckResult, Fixture, compare, equal
-from .hift import TOL_WAVE_F0, golden_noise
-
-# Mels entering HiFT are golden data (sliced/concatenated), so they must match exactly.
-TOL_MEL = 0.0
-# Chained through OUR flow. The flow mel is checked at the flow's own tolerance; the waveform is far
-# more sensitive than the mel: the NSF integrates f0 to phase over the whole call, so on this set a
-# random mel perturbation of 1e-7 (1e-6) changes the waveform by up to 1.7e-3 (2.5e-3) max-abs (peak
-# amplitude ~0.5). 1e-2 is the bound that still catches real stitching/flow bugs (those are >= 0.1)
-# without failing on float32 rounding; the stitch itself is checked at TOL_WAVE_F0 on golden mels.
-TOL_CHAINED_MEL = 1e-4
-TOL_CHAINED = 1e-2
+from .hift import golden_noise
+from .tolerance import EXCITATION, NETWORK, STITCH, WAVEFORM
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def _stitch_case(prefix: str, g: Any, case: str, calls: list[dict], hift, noise, mel_ratio: int,
-                 mels: list[torch.Tensor] | None = None, tol: float = TOL_WAVE_F0) -> Iterator[CheckResult]:
+def _replayed_stitch(prefix: str, fx: Fixture, file: str, case: str, calls: list[dict], n_keep: int
+                     ) -> Iterator[CheckResult]:
+    """The official HiFT outputs through our stitch: the chunks must be the official ones bit for bit."""
+    from ..token2wav import VocoderState, stitch
+
+    g = fx.npz(file)
+    state = VocoderState()
+    for i, call in enumerate(calls):
+        pre = f"{case}/hift_call{i}"
+        if f"{pre}/speech" not in g.files:
+            return
+        nxt = f"{case}/hift_call{i + 1}/cache_source"
+        source_tail = _t(g[nxt]) if nxt in g.files else torch.zeros(1, 1, n_keep)
+        out, state = stitch(_t(g[f"{pre}/speech"]), source_tail, _t(g[f"{pre}/mel"]), state,
+                            finalize=bool(call["finalize"]), n_keep=n_keep)
+        # spread=0: the key's noise floor is the chaos upstream of HiFT's output, which the goldens replace here
+        yield fx.check(f"{prefix}/{case}/yield{i} [golden HiFT]", out, file, f"{case}/yield{i}", STITCH, spread=0.0)
+
+
+def _stitch_case(prefix: str, fx: Fixture, file: str, case: str, calls: list[dict], hift, noise, mel_ratio: int,
+                 mels: list[torch.Tensor] | None = None) -> Iterator[CheckResult]:
     """Run our stitch over one recorded case; ``mels`` replaces the golden flow mels (chained check)."""
     from ..token2wav import VocoderState, hift_inputs, vocode_chunk
 
+    g = fx.npz(file)
     state = VocoderState()
     for i, call in enumerate(calls):
         key = f"{case}/flow_call{i}/mel"
@@ -48,15 +63,16 @@ def _stitch_case(prefix: str, g: Any, case: str, calls: list[dict], hift, noise,
         flow_mel = mels[i] if mels is not None else _t(g[key])
         mel = flow_mel[:, :, int(call["token_offset"]) * mel_ratio:]
         if mels is None:  # HiFT-level checks only make sense on the golden mels
+            pre = f"{case}/hift_call{i}"
             hift_mel, cache_source = hift_inputs(mel, state)
-            yield compare(f"{prefix}/{case}/hift_call{i}/mel", hift_mel, g[f"{case}/hift_call{i}/mel"], TOL_MEL)
-            want_cache = g[f"{case}/hift_call{i}/cache_source"]
+            # golden mels sliced and concatenated: exact
+            yield compare(f"{prefix}/{pre}/mel", hift_mel, g[f"{pre}/mel"])
             got_cache = cache_source if cache_source is not None else torch.zeros(1, 1, 0)
-            yield compare(f"{prefix}/{case}/hift_call{i}/cache_source", got_cache, want_cache, TOL_MEL)
+            yield fx.check(f"{prefix}/{pre}/cache_source", got_cache, file, f"{pre}/cache_source", EXCITATION)
             speech, _ = hift.inference(hift_mel, cache_source, noise=noise)
-            yield compare(f"{prefix}/{case}/hift_call{i}/speech", speech, g[f"{case}/hift_call{i}/speech"], tol)
+            yield from fx.check_wave(f"{prefix}/{pre}/speech", speech, file, f"{pre}/speech", WAVEFORM)
         out, state = vocode_chunk(hift, mel, state, finalize=bool(call["finalize"]), noise=noise)
-        yield compare(f"{prefix}/{case}/yield{i}", out, g[f"{case}/yield{i}"], tol)
+        yield from fx.check_wave(f"{prefix}/{case}/yield{i}", out, file, f"{case}/yield{i}", WAVEFORM)
 
 
 def _chained(fx: Fixture, g: Any, schedule: dict, hift, noise) -> Iterator[CheckResult]:
@@ -78,16 +94,16 @@ def _chained(fx: Fixture, g: Any, schedule: dict, hift, noise) -> Iterator[Check
                 out = flow.inference(token[:, : int(call["n_tokens"])], prompt_token, prompt_feat, embedding,
                                      streaming=bool(call["stream"]), finalize=bool(call["finalize"]))
             mels.append(out[0] if isinstance(out, tuple) else out)
-            yield compare(f"token2wav/chained/{case}/flow_call{i}/mel", mels[-1], g[f"{case}/flow_call{i}/mel"],
-                          TOL_CHAINED_MEL)
-        yield from _stitch_case("token2wav/chained", g, case, calls, hift, noise, cfg.token_mel_ratio,
-                                mels=mels, tol=TOL_CHAINED)
+            yield fx.check(f"token2wav/chained/{case}/flow_call{i}/mel", mels[-1], "token2wav.npz",
+                           f"{case}/flow_call{i}/mel", NETWORK)
+        yield from _stitch_case("token2wav/chained", fx, "token2wav.npz", case, calls, hift, noise,
+                                cfg.token_mel_ratio, mels=mels)
 
 
 def checks(fx: Fixture) -> Iterator[CheckResult]:
     if not fx.has("token2wav.npz"):
         return
-    from ..token2wav import plan_token2wav_calls
+    from ..token2wav import MEL_CACHE_FRAMES, plan_token2wav_calls
     from ..vocoder.hift import load_hift
 
     cfg = fx.config
@@ -108,10 +124,12 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
     if noise is None:
         return
     hift = load_hift(fx.model_dir, cfg)
-    for case, calls in schedule.items():
-        yield from _stitch_case("token2wav", g, case, calls, hift, noise, cfg.token_mel_ratio)
+    n_keep = MEL_CACHE_FRAMES * hift.upsample_factor
+    recorded = [("token2wav", "token2wav.npz", schedule)]
     if fx.has("e2e.npz"):
-        e2e = fx.npz("e2e.npz")
-        for case, calls in fx.meta.get("e2e_schedule", {}).items():
-            yield from _stitch_case("token2wav/e2e", e2e, case, calls, hift, noise, cfg.token_mel_ratio)
+        recorded.append(("token2wav/e2e", "e2e.npz", fx.meta.get("e2e_schedule", {})))
+    for prefix, file, cases in recorded:
+        for case, calls in cases.items():
+            yield from _replayed_stitch(prefix, fx, file, case, calls, n_keep)
+            yield from _stitch_case(prefix, fx, file, case, calls, hift, noise, cfg.token_mel_ratio)
     yield from _chained(fx, g, schedule, hift, noise)

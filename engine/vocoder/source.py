@@ -9,8 +9,8 @@ get only noise. ``SourceModuleHnNSF`` merges the harmonics with one linear layer
 Randomness. The official code draws two things inside the network: a random initial phase per
 harmonic (``torch.rand``, the fundamental's forced to 0) and additive Gaussian noise
 (``torch.randn_like``). Here both come from the caller: an explicit :class:`HiftNoise` (what the
-parity goldens use: the same values on every call) or a ``torch.Generator``. Nothing touches the
-global RNG. (The official module also draws a third "noise branch" tensor that inference never
+parity goldens use: the same values on every call) or a :class:`~engine.rng.RandomSource` (a request's
+portable stream). Nothing touches the global RNG. (The official module also draws a third "noise branch" tensor that inference never
 uses; it is not reproduced.)
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError
+from ..rng import RandomSource
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,11 @@ class HiftNoise:
         return rand_ini, randn
 
 
-def draw_noise(generator: torch.Generator, batch: int, length: int, dim: int,
+def draw_noise(rng: RandomSource, batch: int, length: int, dim: int,
                device: torch.device) -> tuple[Tensor, Tensor]:
-    """Draw (rand_ini, randn) from ``generator`` in the official order (phases first, then noise)."""
-    g_dev = generator.device
-    rand_ini = torch.rand(batch, dim, generator=generator, device=g_dev)
-    randn = torch.randn(batch, length, dim, generator=generator, device=g_dev)
+    """Draw (rand_ini, randn) from ``rng`` in the official order (phases first, then noise)."""
+    rand_ini = rng.uniform((batch, dim))
+    randn = rng.normal((batch, length, dim))
     return rand_ini.to(device), randn.to(device)
 
 

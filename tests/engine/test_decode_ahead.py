@@ -18,6 +18,7 @@ import torch
 
 from engine import Cancelled, CancelToken
 from engine.decode_ahead import DecodeAhead, ThreadBudget, split_threads
+from engine.parity.tolerance import WAVEFORM, rel_l2, utterance_wave_bound
 from engine.pipeline import Engine, Precision, SynthesisRequest, Watchdog
 
 PROMPT_TEXT = "Hello there, this is a short prompt for voice cloning."
@@ -152,7 +153,7 @@ def test_engine_default_is_on_for_a_multithreaded_cpu_unless_the_lm_is_int8(engi
     assert auto(Precision("int8", "int8w", torch.float32)).lm_threads() == 0
 
 
-def test_same_tokens_and_schedule_with_and_without_the_worker(engines, voice):
+def test_same_tokens_and_schedule_with_and_without_the_worker(engines, voice, parity_dir):
     texts = ["Tiny models talk quite a lot", "Small ones sing along too"]
     threads_before = torch.get_num_threads()
     on, a = _speak(engines[True], _request(voice), texts)
@@ -164,8 +165,11 @@ def test_same_tokens_and_schedule_with_and_without_the_worker(engines, voice):
     assert shape == [(x.sentence_index, x.n_speech_tokens, x.samples.shape) for x in off]
     assert shape == [(x.sentence_index, x.n_speech_tokens, x.samples.shape) for x in single]
     assert len(on) >= 4  # each sentence streamed a chunk before its final call
-    # Another thread count or row layout only changes float rounding in the flow / HiFT.
-    assert np.abs(a - b).max() < 1e-3 and np.abs(a - d).max() < 1e-3
+    # Another thread count or row layout only changes float rounding in the flow, which HiFT's phase integration
+    # amplifies: bounded by the parity policy for a whole utterance of this model (not by what one CPU gives).
+    bound = utterance_wave_bound(parity_dir / "goldens")
+    assert np.abs(a - b).max() <= bound and np.abs(a - d).max() <= bound
+    assert rel_l2(b, a) <= WAVEFORM.rel_l2 and rel_l2(d, a) <= WAVEFORM.rel_l2
     # The thread counts are fixed per call, never chosen by timing (the lane is used when free, but a row
     # gives the same bits on either thread): every run gives the same samples.
     assert np.array_equal(a, c)

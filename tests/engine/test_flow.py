@@ -13,6 +13,8 @@ import torch
 from engine.config import official_config
 from engine.errors import Cancelled, GenerationError, InputError
 from engine.flow import Flow, load_flow
+from engine.parity.tolerance import NETWORK
+from engine.rng import PortableRandom
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_incremental_stream_equals_one_shot_streaming(flow, case, feed):
     pieces.append(mel)
     got = torch.cat(pieces, dim=2)
     assert got.shape == want.shape
-    assert (got - want).abs().max().item() < 1e-4
+    assert (got - want).abs().max().item() <= NETWORK.floor  # one computation, other chunking: the parity floor
     with pytest.raises(GenerationError):
         flow.stream_step(state, tokens[:, :1], finalize=False)
 
@@ -78,7 +80,7 @@ def test_reference_final_matches_one_shot_non_streaming_tail(flow, case):
     head, state = flow.stream_step(state, tokens[:, :40], finalize=False)
     tail, state = flow.stream_step(state, tokens[:, 40:], finalize=True, reference_final=True)
     assert head.size(2) > 0 and head.size(2) + tail.size(2) == want.size(2)
-    assert (tail - want[:, :, head.size(2):]).abs().max().item() < 1e-4
+    assert (tail - want[:, :, head.size(2):]).abs().max().item() <= NETWORK.floor  # as above
     assert state.finished
 
 
@@ -139,13 +141,12 @@ def test_stepping_from_an_older_state_is_fork_safe(flow, case):
     assert branch_end.size(2) > 0 and torch.equal(branch_end, want_branch_end)
 
 
-def test_stream_without_prompt_and_with_generator(flow, case):
+def test_stream_without_prompt_and_with_rng(flow, case):
     empty_tok, empty_feat = case["prompt_token"][:, :0], case["prompt_feat"][:, :0]
     before = torch.random.get_rng_state()
     outs = []
     for _ in range(2):
-        g = torch.Generator().manual_seed(123)
-        state = flow.start_stream(empty_tok, empty_feat, case["embedding"], generator=g)
+        state = flow.start_stream(empty_tok, empty_feat, case["embedding"], rng=PortableRandom(123))
         a, state = flow.stream_step(state, case["token"][:, :30], finalize=False)
         b, state = flow.stream_step(state, case["token"][:, 30:], finalize=True)
         outs.append(torch.cat([a, b], dim=2))
@@ -154,12 +155,12 @@ def test_stream_without_prompt_and_with_generator(flow, case):
     assert torch.equal(before, torch.random.get_rng_state()), "the global RNG must not be used"
 
 
-def test_generator_noise_is_reproducible(flow, case):
+def test_rng_noise_is_reproducible(flow, case):
     kw = dict(streaming=False, finalize=True)
     args = (case["token"][:, :20], case["prompt_token"][:, :0], case["prompt_feat"][:, :0], case["embedding"])
-    a = flow.inference(*args, **kw, generator=torch.Generator().manual_seed(5))
-    b = flow.inference(*args, **kw, generator=torch.Generator().manual_seed(5))
-    c = flow.inference(*args, **kw, generator=torch.Generator().manual_seed(6))
+    a = flow.inference(*args, **kw, rng=PortableRandom(5))
+    b = flow.inference(*args, **kw, rng=PortableRandom(5))
+    c = flow.inference(*args, **kw, rng=PortableRandom(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -276,7 +277,7 @@ def test_several_ready_chunks_in_one_pass_equal_chunk_by_chunk(flow, case):
         pieces.append(mel)
     got = torch.cat(pieces, dim=2)[:, :, :mel_all.size(2)]
     assert got.shape == mel_all.shape
-    assert (got - mel_all).abs().max().item() < 1e-5
+    assert (got - mel_all).abs().max().item() <= NETWORK.floor  # as above
     tail_all, _ = flow.stream_step(state_all, tokens[:, :0], finalize=True)
     assert torch.isfinite(tail_all).all()
 
@@ -316,7 +317,7 @@ def test_split_rows_equal_the_batch_and_do_not_depend_on_the_thread(flow, case):
     finally:
         lane.close()
     assert "asked" in ran_on and names.startswith("timbre-flow-lane")
-    assert (alone - batch).abs().max().item() < 1e-5
+    assert (alone - batch).abs().max().item() <= NETWORK.floor  # batch of 2 vs 1: other GEMM blocking
     assert torch.equal(helped, alone)
 
 

@@ -8,13 +8,15 @@ import shutil
 import pytest
 import torch
 
-from engine.config import load_config, official_config
 from engine.bench_lm import bench_lm
+from engine.config import load_config, official_config
 from engine.errors import AudioInputError, CheckpointError, ConfigError, TextInputError
 from engine.llm import SpeechLM, load_lm
 from engine.llm.speech_lm import convert_lm
-from engine.parity import Fixture
+from engine.parity import Fixture, tolerance
 from engine.parity import lm as lm_parity
+from engine.parity.tolerance import NETWORK
+from engine.rng import PortableRandom
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +32,7 @@ def test_same_seed_same_tokens(lm):
     text, prompt_text, prompt_speech = [5, 6, 7, 8, 9], [10, 11], [100, 200, 300, 400]
 
     def run(seed: int) -> list[int]:
-        g = torch.Generator().manual_seed(seed)
-        return list(lm.generate(text, prompt_text, prompt_speech, generator=g))
+        return list(lm.generate(text, prompt_text, prompt_speech, rng=PortableRandom(seed)))
 
     a, b = run(123), run(123)
     assert a == b
@@ -42,7 +43,7 @@ def test_same_seed_same_tokens(lm):
 
 
 def test_generation_can_stop_between_steps(lm):
-    gen = lm.generate([5, 6, 7], generator=torch.Generator().manual_seed(0))
+    gen = lm.generate([5, 6, 7], rng=PortableRandom(0))
     first = list(itertools.islice(gen, 3))
     gen.close()
     assert len(first) == 3
@@ -52,8 +53,7 @@ def test_bistream_sampled_never_yields_specials(lm):
     pieces = [[20, 21], [22], [], [23, 24, 25, 26, 27, 28, 29], [30, 31, 32, 33]]  # 16 text tokens
 
     def run() -> list[int]:
-        g = torch.Generator().manual_seed(1)
-        return list(lm.generate_bistream(pieces, [10, 11, 12], list(range(100, 120)), generator=g,
+        return list(lm.generate_bistream(pieces, [10, 11, 12], list(range(100, 120)), rng=PortableRandom(1),
                                          max_token_text_ratio=4))
 
     tokens = run()
@@ -63,13 +63,13 @@ def test_bistream_sampled_never_yields_specials(lm):
 
 
 def test_bad_inputs_raise_typed_errors(lm):
-    g = torch.Generator()
+    g = PortableRandom(0)
     with pytest.raises(TextInputError):
-        list(lm.generate([], generator=g))
+        list(lm.generate([], rng=g))
     with pytest.raises(TextInputError):
-        list(lm.generate([lm.cfg.qwen.vocab_size], generator=g))
+        list(lm.generate([lm.cfg.qwen.vocab_size], rng=g))
     with pytest.raises(AudioInputError):
-        list(lm.generate([1, 2], [3], [lm.cfg.speech_token_size], generator=g))
+        list(lm.generate([1, 2], [3], [lm.cfg.speech_token_size], rng=g))
 
 
 def test_official_size_keys_and_shapes(parity_dir):
@@ -141,8 +141,11 @@ def test_fast_precisions_agree_with_fp32_goldens(parity_dir, precision, min_agre
 
 
 def test_fp32_agreement_is_exact(parity_dir):
-    r = lm_parity.precision_agreement(Fixture(parity_dir), "fp32")
-    assert r["token_agreement"] == 1.0 and r["max_logit_err"] < 1e-4
+    fx = Fixture(parity_dir)
+    r = lm_parity.precision_agreement(fx, "fp32")
+    # fp32 is the parity path: its logits within the parity policy's bound for the step logits
+    worst = tolerance.max_spread(fx.goldens_dir, "lm.npz", lambda k: k.endswith("/step_logits"))
+    assert r["token_agreement"] == 1.0 and r["max_logit_err"] <= NETWORK.bound(worst)
 
 
 def test_convert_lm(tiny_model_dir):
@@ -150,7 +153,7 @@ def test_convert_lm(tiny_model_dir):
     assert lm.qwen.lm_head.weight is lm.qwen.model.embed_tokens.weight  # the unused head is not quantised
     assert lm.llm_decoder.weight.dtype == torch.float32  # scores keep full resolution
     assert lm.qwen.model.layers[0].mlp.up_proj._get_name() == "DynamicQuantizedLinear"
-    tokens = list(lm.generate([5, 6, 7], generator=torch.Generator().manual_seed(0)))
+    tokens = list(lm.generate([5, 6, 7], rng=PortableRandom(0)))
     assert all(0 <= t < lm.cfg.speech_token_size for t in tokens)
     bf16 = convert_lm(load_lm(tiny_model_dir), "bf16")
     assert bf16.qwen.lm_head.weight is bf16.qwen.model.embed_tokens.weight
@@ -160,7 +163,7 @@ def test_convert_lm(tiny_model_dir):
     w8 = convert_lm(load_lm(tiny_model_dir), "int8w")
     assert w8.qwen.model.layers[0].self_attn.q_proj.weight_int8.dtype == torch.int8
     assert all(0 <= t < w8.cfg.speech_token_size
-               for t in w8.generate([5, 6, 7], generator=torch.Generator().manual_seed(0)))
+               for t in w8.generate([5, 6, 7], rng=PortableRandom(0)))
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8", "int8w"])
@@ -172,7 +175,7 @@ def test_bench_lm_small(tiny_model_dir, precision):
 
 def test_kv_cache_chunks_and_growth_match_one_pass(lm):
     """Feeding a sequence in uneven chunks into a cache that must grow equals one full pass."""
-    x = torch.randn(1, 23, lm.cfg.qwen.hidden_size, generator=torch.Generator().manual_seed(0))
+    x = PortableRandom(0).normal([1, 23, lm.cfg.qwen.hidden_size])
     with torch.inference_mode():
         full = lm.qwen.prefill(x, lm.new_cache(23))
         cache = lm.new_cache(1)
@@ -182,4 +185,5 @@ def test_kv_cache_chunks_and_growth_match_one_pass(lm):
             parts.append(step(x[:, pos:pos + n], cache))
             pos += n
     assert cache.length == 23 and cache.capacity >= 23
-    assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
+    # two summation orders of one computation: the parity policy's NETWORK floor
+    assert torch.allclose(torch.cat(parts, dim=1), full, atol=NETWORK.floor, rtol=0)

@@ -17,6 +17,8 @@ from engine.frontend.onnx_models import (
     SpeechTokenizer,
     default_providers,
 )
+from engine.parity import Fixture
+from engine.parity.tolerance import EMBEDDING
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,9 @@ def test_embedding_is_192_floats_equal_to_golden(encoder, speech_16k, parity_dir
     emb = encoder(speech_16k)
     assert emb.shape == (1, SPEAKER_EMBEDDING_DIM) and emb.dtype == torch.float32
     golden = np.load(parity_dir / "goldens" / "features.npz")["prompt_zh_48k_stereo/spk_embedding"]
-    np.testing.assert_allclose(emb.numpy(), golden, atol=1e-5)
+    fx = Fixture(parity_dir)  # the parity policy's bound for this golden (onnxruntime kernels differ per CPU)
+    bound = EMBEDDING.bound(fx.spread("features.npz", "prompt_zh_48k_stereo/spk_embedding"))
+    np.testing.assert_allclose(emb.numpy(), golden, atol=bound, rtol=0)
 
 
 def test_tokenizer_refuses_more_than_30_seconds(tokenizer) -> None:
