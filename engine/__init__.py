@@ -7,8 +7,10 @@ Public API (what the app and the CLI use)::
 from __future__ import annotations
 
 from .errors import (
+    NEVER_CANCELLED,
     AudioInputError,
     Cancelled,
+    CancelToken,
     CheckpointError,
     ConfigError,
     DownloadError,
@@ -20,7 +22,7 @@ from .errors import (
     TimbreError,
     VoiceLibraryError,
 )
-from .hub import DEFAULT_REPO_ID, CancelToken, DownloadProgress, download_model, verify_model_folder
+from .hub import DEFAULT_REPO_ID, DownloadProgress, download_model, verify_model_folder
 from .voices import Voice, VoiceInfo, VoiceLibrary
 
 _LAZY = {"Engine", "SynthesisRequest", "AudioChunk", "ChunkTimings", "Watchdog", "MODES", "make_tiny_model"}
@@ -42,7 +44,7 @@ def __getattr__(name: str):
 
 __all__ = sorted(_LAZY | {
     "AudioInputError", "Cancelled", "CheckpointError", "ConfigError", "DownloadError", "GenerationError",
-    "InputError", "ModelFolderError", "OnnxModelError", "TextInputError", "TimbreError", "VoiceLibraryError",
+    "InputError", "ModelFolderError", "NEVER_CANCELLED", "OnnxModelError", "TextInputError", "TimbreError", "VoiceLibraryError",
     "DEFAULT_REPO_ID", "CancelToken", "DownloadProgress", "download_model", "verify_model_folder",
     "Voice", "VoiceInfo", "VoiceLibrary",
 })

@@ -5,6 +5,8 @@ The app shows ``str(error)`` to people, so messages are plain sentences.
 """
 from __future__ import annotations
 
+import threading
+
 
 class TimbreError(Exception):
     """Base class of every error the engine raises on purpose."""
@@ -52,3 +54,38 @@ class DownloadError(TimbreError):
 
 class VoiceLibraryError(TimbreError):
     """A saved voice cannot be read, written or found."""
+
+
+class CancelToken:
+    """A thread-safe flag: the UI thread calls :meth:`cancel`, the worker checks :attr:`cancelled`.
+
+    Engine loops call :meth:`raise_if_cancelled` between steps (and pass :meth:`should_stop` to the networks,
+    which poll it between stages); nothing is interrupted mid-kernel. A call that cannot be cancelled gets
+    :data:`NEVER_CANCELLED` instead of ``None``, so there is one way to check.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def should_stop(self) -> bool:
+        """The stop hook the flow and vocoder poll: True once cancelled."""
+        return self._event.is_set()
+
+    def raise_if_cancelled(self, what: str = "The request") -> None:
+        if self._event.is_set():
+            raise Cancelled(f"{what} was cancelled.")
+
+
+class _NeverCancelled(CancelToken):
+    def cancel(self) -> None:
+        raise TypeError("NEVER_CANCELLED is shared by every call that cannot be cancelled; make a CancelToken.")
+
+
+NEVER_CANCELLED: CancelToken = _NeverCancelled()

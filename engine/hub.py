@@ -20,13 +20,12 @@ import inspect
 import json
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .checkpoints import REQUIRED_FILES, check_model_folder
-from .errors import Cancelled, DownloadError, ModelFolderError, TimbreError
+from .errors import CancelToken, DownloadError, ModelFolderError, TimbreError
 
 DEFAULT_REPO_ID = "FunAudioLLM/CosyVoice2-0.5B"
 APP_NAME = "Timbre"
@@ -37,27 +36,6 @@ MODEL_FILES: tuple[str, ...] = tuple(REQUIRED_FILES) + ("CosyVoice-BlankEN/token
 _PART_DIR = ".timbre-download"
 _MANIFEST = "manifest.json"  # inside _PART_DIR: {file: {"etag": ..., "commit": ..., "size": ...}}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class CancelToken:
-    """A thread-safe flag: the UI thread calls :meth:`cancel`, the worker checks :attr:`cancelled`.
-
-    Engine loops call :meth:`raise_if_cancelled` between steps; nothing is interrupted mid-kernel.
-    """
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self, what: str = "The request") -> None:
-        if self._event.is_set():
-            raise Cancelled(f"{what} was cancelled.")
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ import numpy as np
 import torch
 
 from .config import ModelConfig, load_config
-from .errors import Cancelled, ConfigError, GenerationError, InputError, TextInputError
-from .hub import CancelToken, ProgressCallback
+from .errors import CancelToken, Cancelled, ConfigError, GenerationError, InputError, TextInputError
+from .hub import ProgressCallback
 from .rng import PortableRandom, RandomSource, Stream, check_seed
 from .voices import Voice
 

@@ -67,7 +67,7 @@ class DownloadThread(QObject):
         self._token = None
 
     def start(self, repo_id: str, local_dir: str = "") -> None:
-        from engine.hub import CancelToken
+        from engine import CancelToken
 
         self._token = CancelToken()
         self.worker.set_token(self._token)

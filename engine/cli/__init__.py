@@ -1,0 +1,42 @@
+"""``timbre``: the command line of the engine, one module per command.
+
+    timbre synth --model DIR|REPO --prompt me.wav --transcript "..." --text "Hello." -o out.wav
+    timbre synth --model DIR --voice Me --text-file chapter.txt --mode cross_lingual -o out.wav
+    timbre voices add Me --model DIR --prompt me.wav --transcript "..."   | list | remove | export | import
+    timbre download [--repo ID] [--dest DIR] [--endpoint URL] [--offline]
+
+Every failure the user can fix is one line on stderr and exit status 1 (2 for usage errors). A command is a
+module here with ``register(subparsers)``, which adds its parser and sets ``func``; :data:`COMMANDS` lists them
+in the order ``timbre --help`` shows.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import TimbreError
+from . import download, synth, voices
+from .common import fail, write_wav
+
+COMMANDS = (synth, voices, download)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="timbre", description="Timbre voice cloning (CosyVoice 2) from the command line.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return fail("interrupted")
+    except TimbreError as e:
+        return fail(" ".join(str(e).split()))  # one line, whatever the message held
+
+
+__all__ = ["COMMANDS", "build_parser", "main", "write_wav"]

@@ -1,0 +1,72 @@
+"""``timbre synth``: speak text (or a text file) in a saved voice or a prompt recording, to a WAV file."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..errors import TimbreError
+from .common import (add_model_options, add_voices_dir_option, bar, load_engine, read_text_option, voice_library,
+                     warn, write_wav)
+
+
+def register(sub) -> None:
+    s = sub.add_parser("synth", help="speak text to a WAV file")
+    add_model_options(s)
+    add_voices_dir_option(s)
+    s.add_argument("--prompt", help="prompt recording (3-10 s of speech)")
+    s.add_argument("--transcript", help="what is said in the prompt recording (zero-shot mode)")
+    s.add_argument("--voice", help="a saved voice instead of --prompt")
+    s.add_argument("--text", help="text to speak")
+    s.add_argument("--text-file", help="UTF-8 file with the text to speak")
+    s.add_argument("--mode", default="zero_shot", choices=["zero_shot", "cross_lingual", "instruct"])
+    s.add_argument("--instruction", help="instruct mode: how to speak, e.g. 'Speak slowly.'")
+    s.add_argument("--speed", type=float, default=1.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
+    s.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    s.add_argument("-o", "--out", required=True, help="output WAV file")
+    s.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ..pipeline import SynthesisRequest
+
+    text = read_text_option(args)
+    if args.voice and args.prompt:
+        raise TimbreError("Give either --voice or --prompt (with --transcript), not both.")
+    if not args.voice and not args.prompt:
+        raise TimbreError("Which voice? Give --voice NAME (saved) or --prompt clip.wav --transcript TEXT.")
+    voice = voice_library(args).load(args.voice) if args.voice else None
+    if args.prompt and not Path(args.prompt).is_file():
+        raise TimbreError(f"Prompt recording {args.prompt} does not exist.")
+    engine = load_engine(args)
+    if voice is None:
+        voice = engine.make_voice(args.prompt, args.transcript or "", name=Path(args.prompt).stem)
+    req = SynthesisRequest(text=text, voice=voice, mode=args.mode, instruction=args.instruction or "",
+                           speed=args.speed, seed=args.seed, stream=args.stream)
+    show_bar = sys.stderr.isatty() or args.progress
+    parts, first_audio, warnings = [], None, []
+    t0 = time.perf_counter()
+    for chunk in engine.synthesize(req):
+        if first_audio is None:
+            first_audio = time.perf_counter() - t0
+        parts.append(chunk.samples)
+        if chunk.watchdog:
+            warnings.append(f"sentence {chunk.sentence_index + 1}: {chunk.watchdog}")
+        if show_bar and chunk.n_sentences > 1 and chunk.sentence_end:
+            print("\r" + bar(chunk.sentence_index + 1, chunk.n_sentences), end="", file=sys.stderr, flush=True)
+    if show_bar:
+        print(file=sys.stderr)
+    wall = time.perf_counter() - t0
+    audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    out = write_wav(args.out, audio, engine.sample_rate)
+    dur = audio.shape[0] / engine.sample_rate
+    for w in warnings:
+        warn(w)
+    print(f"wrote {out} ({dur:.2f} s audio) | first audio after {first_audio or 0:.2f} s | "
+          f"real-time factor {wall / max(dur, 1e-9):.2f} ({wall:.2f} s wall)")
+    return 0
