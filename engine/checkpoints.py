@@ -66,13 +66,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(sd)
 
 
-def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_name: str,
-              assign: bool = False) -> None:
-    """``load_state_dict(strict=True)`` with an error that lists what does not fit, by file.
+def _kind(t: torch.Tensor) -> str:
+    return "complex" if t.is_complex() else "float" if t.is_floating_point() else "integer/bool"
 
-    ``assign=True`` makes the file's (memory-mapped) tensors the module's parameters instead of
-    copying into them: use it for modules built on the meta device (no second copy in memory).
-    """
+
+def check_fits(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_name: str) -> None:
+    """Raise :class:`CheckpointError` unless ``state_dict`` has exactly the module's keys, shapes and kinds.
+
+    Works on a module built on the meta device, so call it BEFORE allocating (``to_empty``): a config
+    that asks for a huge network is then refused by the checkpoint's real shapes, not by running out of
+    memory. Kinds: a float parameter needs float values (an integer or bool tensor assigned as a weight
+    would make every later matmul fail)."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -81,6 +85,8 @@ def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_na
         for k in own
         if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
+    wrong_kind = [f"{k}: file {_kind(state_dict[k])} vs model {_kind(own[k])}"
+                  for k in own if k in state_dict and _kind(state_dict[k]) != _kind(own[k])]
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
@@ -88,11 +94,23 @@ def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_na
         problems.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatches (e.g. {'; '.join(mismatched[:3])})")
+    if wrong_kind:
+        problems.append(f"{len(wrong_kind)} values of the wrong kind (e.g. {'; '.join(wrong_kind[:3])})")
     if problems:
         raise CheckpointError(
             f"{file_name} does not fit the network described by cosyvoice2.yaml: {'; '.join(problems)}. "
             "The checkpoint and the YAML come from different models; download the model again."
         )
+
+
+def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], file_name: str,
+              assign: bool = False) -> None:
+    """``load_state_dict(strict=True)`` after :func:`check_fits`, with its error that lists what does not fit.
+
+    ``assign=True`` makes the file's (memory-mapped) tensors the module's parameters instead of
+    copying into them: use it for modules built on the meta device (no second copy in memory).
+    """
+    check_fits(module, state_dict, file_name)
     module.load_state_dict(state_dict, strict=True, assign=assign)
 
 

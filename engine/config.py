@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from .config_checks import (MAX_ARITH, MAX_CONFIG_BYTES, MAX_REF_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES,
+                            check_model_config)
 from .errors import ConfigError, ModelFolderError
 
 YAML_NAME = "cosyvoice2.yaml"
@@ -53,7 +56,22 @@ class _Ref:
 
 
 class _TolerantLoader(yaml.SafeLoader):
-    """SafeLoader that keeps unknown tags as data instead of failing or executing them."""
+    """SafeLoader that keeps unknown tags as data instead of failing or executing them.
+
+    It also refuses nesting deeper than :data:`MAX_YAML_DEPTH` while composing (PyYAML's composer recurses
+    once per level, so ``[[[[...`` would otherwise end in a RecursionError after a second).
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent, index):  # noqa: D102 - PyYAML API
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"nesting deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_tagged(loader: _TolerantLoader, tag_suffix: str, node: yaml.Node) -> Any:
@@ -89,22 +107,48 @@ _BINOPS = {
 }
 
 
+def _bounded(value: Any, expr: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or abs(value) > MAX_ARITH:
+        raise ValueError(f"{expr[:60]!r} leaves the range of numbers a config holds")
+    return value
+
+
+def _power(base: Any, exp: Any, expr: str) -> Any:
+    # Refuse before computing: 9**9**9**9 would run for ever (Python ints have no size limit).
+    if abs(base) > 1 and abs(exp) * math.log2(abs(base)) > math.log2(MAX_ARITH):
+        raise ValueError(f"{expr[:60]!r} leaves the range of numbers a config holds")
+    return base**exp
+
+
 def _eval_arith(expr: str) -> Any:
-    """Evaluate +-*/ arithmetic on numbers only (what HyperPyYAML allows inside !ref)."""
+    """Evaluate +-*/ arithmetic on numbers only (what HyperPyYAML allows inside !ref).
+
+    Every step stays within :data:`MAX_ARITH` and finite, and the expression within :data:`MAX_REF_CHARS`,
+    so no expression can take long or build a huge number; a bad one is a ValueError.
+    """
+    if len(expr) > MAX_REF_CHARS:
+        raise ValueError(f"!ref expression longer than {MAX_REF_CHARS} characters")
 
     def ev(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return node.value
+            return _bounded(node.value, expr)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+            left, right = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Pow):
+                return _bounded(_power(left, right, expr), expr)
+            return _bounded(_BINOPS[type(node.op)](left, right), expr)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = ev(node.operand)
             return -v if isinstance(node.op, ast.USub) else v
         raise ValueError(f"unsupported expression {expr!r}")
 
-    return ev(ast.parse(expr, mode="eval"))
+    try:
+        return ev(ast.parse(expr, mode="eval"))
+    except (SyntaxError, ZeroDivisionError, OverflowError, TypeError) as e:
+        raise ValueError(f"cannot evaluate {expr[:60]!r} ({type(e).__name__})") from e
 
 
 _REF_RE = re.compile(r"<([^<>]+)>")
@@ -126,44 +170,77 @@ def _lookup(root: dict, path: str) -> Any:
     return node
 
 
-def _resolve(node: Any, root: dict, depth: int = 0) -> Any:
+def _resolve(node: Any, root: dict, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """A copy of ``node`` with every ``!ref`` replaced by its value.
+
+    ``budget`` counts the nodes produced (:data:`MAX_YAML_NODES` at most): aliases and references share
+    nodes in the file, but the copy expands them, so an alias or reference bomb would otherwise take
+    minutes and gigabytes."""
+    if budget is None:
+        budget = [MAX_YAML_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"it expands to more than {MAX_YAML_NODES} values (an alias or !ref bomb?)")
     if depth > 50:
-        raise ConfigError("cosyvoice2.yaml has a cycle of !ref references; fix the model's YAML.")
+        raise ConfigError("it has a cycle of !ref references")
     if isinstance(node, _Ref):
         expr = node.expr.strip()
         whole = _REF_RE.fullmatch(expr)
         if whole:
-            return _resolve(_lookup(root, whole.group(1)), root, depth + 1)
+            return _resolve(_lookup(root, whole.group(1)), root, depth + 1, budget)
 
         def sub(m: re.Match) -> str:
-            return repr(_resolve(_lookup(root, m.group(1)), root, depth + 1))
+            return repr(_resolve(_lookup(root, m.group(1)), root, depth + 1, budget))
 
         return _eval_arith(_REF_RE.sub(sub, expr))
     if isinstance(node, Tagged):
-        return Tagged(node.tag, _resolve(node.value, root, depth))
+        return Tagged(node.tag, _resolve(node.value, root, depth, budget))
     if isinstance(node, dict):
-        return {k: _resolve(v, root, depth) for k, v in node.items()}
+        return {k: _resolve(v, root, depth, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolve(v, root, depth) for v in node]
+        return [_resolve(v, root, depth, budget) for v in node]
     return node
+
+
+def _read_config_text(path: Path) -> str:
+    """The UTF-8 text of a config file of at most :data:`MAX_CONFIG_BYTES` (typed errors otherwise)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise ModelFolderError(f"Cannot read {path}: {e.strerror or e}. Check the model folder.") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MB; a model's configuration is a few "
+                          "KB. The model folder is damaged; download the model again.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}). The model folder is damaged; "
+                          "download the model again.") from e
 
 
 def load_hyperpyyaml(path: Path) -> dict:
     """Read a HyperPyYAML file into plain data (tags kept as :class:`Tagged`, refs resolved)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ModelFolderError(f"Cannot read {path}: {e.strerror or e}. Check the model folder.") from e
+        text = _read_config_text(Path(path))
+    except FileNotFoundError as e:
+        raise ModelFolderError(f"Cannot read {path}: it does not exist. Check the model folder.") from e
     try:
         raw = yaml.load(text, Loader=_TolerantLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML ({e}). Re-download the model.") from e
+    except ConfigError as e:
+        raise ConfigError(f"{path} cannot be used: {e}. Re-download the model.") from e
+    except (yaml.YAMLError, ValueError, RecursionError) as e:  # ValueError: e.g. a 5000-digit integer
+        raise ConfigError(f"{path} is not valid YAML ({str(e)[:200]}). Re-download the model.") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} does not hold a mapping at the top level. Re-download the model.")
     try:
         return _resolve(raw, raw)
-    except (KeyError, ValueError) as e:
-        raise ConfigError(f"{path}: cannot resolve reference {e}. Re-download the model.") from e
+    except ConfigError as e:
+        raise ConfigError(f"{path} cannot be used: {e}. Re-download the model.") from e
+    except (KeyError, ValueError, IndexError, TypeError, RecursionError) as e:
+        raise ConfigError(f"{path}: cannot resolve reference {str(e)[:200]}. Re-download the model.") from e
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,27 +432,35 @@ def _ints(v: Any) -> tuple[int, ...]:
 def read_qwen_dims(path: Path) -> QwenDims:
     """Read the Qwen2 dimensions from ``CosyVoice-BlankEN/config.json``."""
     try:
-        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
+        cfg = json.loads(_read_config_text(Path(path)))
     except FileNotFoundError as e:
         raise ModelFolderError(f"Missing {path}. The model folder must contain {QWEN_DIR}/config.json.") from e
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"Cannot read {path}: {e}. Re-download the model.") from e
-    try:
-        # torch_dtype is deliberately ignored: the official code runs the LM in fp32.
-        return QwenDims(
-            hidden_size=int(cfg["hidden_size"]),
-            num_hidden_layers=int(cfg["num_hidden_layers"]),
-            num_attention_heads=int(cfg["num_attention_heads"]),
-            num_key_value_heads=int(cfg.get("num_key_value_heads", cfg["num_attention_heads"])),
-            intermediate_size=int(cfg["intermediate_size"]),
-            vocab_size=int(cfg["vocab_size"]),
-            rope_theta=float(cfg.get("rope_theta", 10000.0)),
-            rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
-            max_position_embeddings=int(cfg.get("max_position_embeddings", 32768)),
-            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", True)),
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"{path} lacks or has a bad value for {e}. Re-download the model.") from e
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, a 5000-digit integer, [[[[...
+        raise ConfigError(f"Cannot read {path}: {str(e)[:200]}. Re-download the model.") from e
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path} does not hold a JSON object. Re-download the model.")
+    def num(key: str, kind: type, default: Any = None) -> Any:
+        value = cfg.get(key, default)
+        if value is None:
+            raise ConfigError(f"{path} has no {key}. Re-download the model.")
+        try:
+            return kind(value)
+        except (TypeError, ValueError, OverflowError) as e:  # OverflowError: int(Infinity)
+            raise ConfigError(f"{path} has {key} = {str(value)[:40]!r}, not a number. Re-download the model.") from e
+
+    # torch_dtype is deliberately ignored: the official code runs the LM in fp32.
+    return QwenDims(
+        hidden_size=num("hidden_size", int),
+        num_hidden_layers=num("num_hidden_layers", int),
+        num_attention_heads=num("num_attention_heads", int),
+        num_key_value_heads=num("num_key_value_heads", int, cfg.get("num_attention_heads")),
+        intermediate_size=num("intermediate_size", int),
+        vocab_size=num("vocab_size", int),
+        rope_theta=num("rope_theta", float, 10000.0),
+        rms_norm_eps=num("rms_norm_eps", float, 1e-6),
+        max_position_embeddings=num("max_position_embeddings", int, 32768),
+        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", True)),
+    )
 
 
 def config_from_yaml(data: dict, qwen: QwenDims) -> ModelConfig:
@@ -503,7 +588,7 @@ def config_from_yaml(data: dict, qwen: QwenDims) -> ModelConfig:
         )
     except ConfigError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
         raise ConfigError(f"cosyvoice2.yaml has a missing or bad value ({e!r}). Re-download the model.") from e
 
 
@@ -518,7 +603,8 @@ def load_config(model_dir: str | Path) -> ModelConfig:
             f"{model_dir} has no {YAML_NAME}; it is not a CosyVoice2 model folder. "
             "Pick the folder that holds cosyvoice2.yaml, llm.pt, flow.pt and hift.pt."
         )
-    return config_from_yaml(load_hyperpyyaml(yaml_path), read_qwen_dims(model_dir / QWEN_DIR / "config.json"))
+    cfg = config_from_yaml(load_hyperpyyaml(yaml_path), read_qwen_dims(model_dir / QWEN_DIR / "config.json"))
+    return check_model_config(cfg)
 
 
 def official_config() -> ModelConfig:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoints import load_into, read_state_dict
+from ..checkpoints import check_fits, load_into, read_state_dict
 from ..config import FlowConfig, ModelConfig, load_config
 from ..errors import GenerationError, InputError
 from ..rng import RandomSource
@@ -282,6 +282,7 @@ def load_flow(model_dir: str | Path, cfg: FlowConfig | ModelConfig | None = None
     with torch.device("meta"):
         flow = Flow(cfg)
     sd = read_state_dict(model_dir / "flow.pt")
+    check_fits(flow, sd, "flow.pt")  # before to_empty allocates what the config asks for
     flow = flow.to_empty(device=device)
     load_into(flow, sd, "flow.pt")
     return flow.to(dtype=dtype).eval()
