@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import BPE
@@ -155,10 +156,12 @@ def _declared_added_tokens(folder: Path) -> list[tuple[int, str]]:
     return declared
 
 
-def load_tokenizer(folder: str | Path) -> TextTokenizer:
-    """Build the CosyVoice 2 tokenizer from a ``CosyVoice-BlankEN``-style folder.
+def load_tokenizer(folder: str | Path, specials: Sequence[str] = COSYVOICE2_SPECIAL_TOKENS) -> TextTokenizer:
+    """Build the CosyVoice tokenizer from a ``CosyVoice-BlankEN``-style folder.
 
     ``folder`` holds ``vocab.json`` and ``merges.txt`` (and usually ``tokenizer_config.json``).
+    ``specials``: the model family's additional special tokens in their official order (CosyVoice 2's by
+    default; CosyVoice 3's are :data:`engine.frontend.cosyvoice3_tokens.COSYVOICE3_SPECIAL_TOKENS`).
     Raises :class:`ModelFolderError` when files are missing or corrupt.
     """
     folder = Path(folder)
@@ -201,6 +204,6 @@ def load_tokenizer(folder: str | Path) -> TextTokenizer:
                 f"id {got} after a vocabulary of {len(vocab)} entries; the tokenizer files do not belong together."
             )
     special_ids = {EOS_TOKEN: add(EOS_TOKEN)}
-    for content in COSYVOICE2_SPECIAL_TOKENS:
+    for content in specials:
         special_ids[content] = add(content)
     return TextTokenizer(tok, special_ids, folder)
