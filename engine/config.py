@@ -16,16 +16,27 @@ import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from .config_checks import (MAX_ARITH, MAX_CONFIG_BYTES, MAX_REF_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES,
                             check_model_config)
-from .errors import ConfigError, ModelFolderError
+from .errors import ConfigError, ModelFamilyError, ModelFolderError
 
 YAML_NAME = "cosyvoice2.yaml"
+YAML3_NAME = "cosyvoice3.yaml"
 QWEN_DIR = "CosyVoice-BlankEN"
+
+# The two model families and the files that tell them apart (the official ``AutoModel`` looks at the YAML;
+# each family's speech tokenizer is its own ONNX file with the same I/O contract).
+COSYVOICE2 = "cosyvoice2"
+COSYVOICE3 = "cosyvoice3"
+FAMILY_FILES: dict[str, tuple[str, str]] = {
+    COSYVOICE2: (YAML_NAME, "speech_tokenizer_v2.onnx"),
+    COSYVOICE3: (YAML3_NAME, "speech_tokenizer_v3.onnx"),
+}
+FAMILY_NAMES = {COSYVOICE2: "CosyVoice 2", COSYVOICE3: "CosyVoice 3"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,6 +417,7 @@ class MelConfig:
 class ModelConfig:
     """Everything the engine needs to build CosyVoice 2 from one model folder."""
 
+    family: ClassVar[str] = COSYVOICE2
     sample_rate: int
     token_frame_rate: int
     token_mel_ratio: int
@@ -417,11 +429,76 @@ class ModelConfig:
     feat: MelConfig = field(default_factory=MelConfig)
 
 
-def _need(d: Any, key: str, where: str) -> Any:
+@dataclass(frozen=True)
+class PreLookaheadConfig:
+    """CosyVoice 3's ``PreLookaheadLayer``: token embeddings see ``pre_lookahead_len`` tokens ahead."""
+
+    in_channels: int
+    channels: int
+    pre_lookahead_len: int
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """The DiT velocity estimator of CosyVoice 3's CFM (``cosyvoice.flow.DiT.dit.DiT``)."""
+
+    dim: int
+    depth: int
+    heads: int
+    dim_head: int
+    ff_mult: int
+    mel_dim: int
+    mu_dim: int
+    spk_dim: int
+    out_channels: int
+    static_chunk_size: int  # frames; the official streaming mask sees every earlier chunk (the yaml's left chunks are ignored)
+
+
+@dataclass(frozen=True)
+class DiTFlowConfig:
+    """CausalMaskedDiffWithDiT: token embedding + pre-lookahead (no encoder), DiT CFM."""
+
+    input_size: int
+    output_size: int
+    spk_embed_dim: int
+    vocab_size: int
+    input_frame_rate: int
+    token_mel_ratio: int
+    pre_lookahead_len: int
+    pre_lookahead: PreLookaheadConfig
+    cfm: CFMConfig
+    dit: DiTConfig
+
+
+@dataclass(frozen=True)
+class CausalHiFTConfig(HiFTConfig):
+    """CausalHiFTGenerator: the HiFT sizes plus the right look-ahead of its first convolution."""
+
+    conv_pre_look_right: int = 4
+
+
+@dataclass(frozen=True)
+class CosyVoice3Config:
+    """Everything the engine needs to build CosyVoice 3 from one model folder (shared parts as CosyVoice 2)."""
+
+    family: ClassVar[str] = COSYVOICE3
+    sample_rate: int
+    token_frame_rate: int
+    token_mel_ratio: int
+    chunk_size: int
+    num_decoding_left_chunks: int
+    lm: LMConfig
+    flow: DiTFlowConfig
+    hift: CausalHiFTConfig
+    feat: MelConfig = field(default_factory=lambda: MelConfig(fmax=None))
+
+
+def _need(d: Any, key: str, where: str, yaml_name: str = YAML_NAME) -> Any:
     if isinstance(d, Tagged):
         d = d.value
     if not isinstance(d, dict) or key not in d:
-        raise ConfigError(f"cosyvoice2.yaml: '{where}' has no '{key}'. Is this a CosyVoice 2 model folder?")
+        family = COSYVOICE3 if yaml_name == YAML3_NAME else COSYVOICE2
+        raise ConfigError(f"{yaml_name}: '{where}' has no '{key}'. Is this a {FAMILY_NAMES[family]} model folder?")
     return d[key]
 
 
@@ -463,34 +540,112 @@ def read_qwen_dims(path: Path) -> QwenDims:
     )
 
 
+def _lm_config(data: dict, qwen: QwenDims, yaml_name: str) -> LMConfig:
+    """The ``llm`` section (Qwen2LM and CosyVoice3LM read the same keys)."""
+    llm = _need(data, "llm", "top level", yaml_name)
+    sampling = llm.get("sampling")
+    samp = SamplingConfig(
+        top_p=float(sampling.get("top_p", 0.8)),
+        top_k=int(sampling.get("top_k", 25)),
+        win_size=int(sampling.get("win_size", 10)),
+        tau_r=float(sampling.get("tau_r", 0.1)),
+    ) if isinstance(sampling, Tagged) else SamplingConfig()
+    return LMConfig(
+        llm_input_size=int(_need(llm, "llm_input_size", "llm", yaml_name)),
+        llm_output_size=int(_need(llm, "llm_output_size", "llm", yaml_name)),
+        speech_token_size=int(_need(llm, "speech_token_size", "llm", yaml_name)),
+        mix_ratio=tuple(_ints(llm.get("mix_ratio", [5, 15]))),  # type: ignore[arg-type]
+        sampling=samp,
+        qwen=qwen,
+    )
+
+
+def _cfm_config(dec: Any) -> CFMConfig:
+    """``flow.decoder`` (CausalConditionalCFM, the same solver in both families)."""
+    cfm_params = dec.get("cfm_params")
+    if isinstance(cfm_params, Tagged):  # !new:omegaconf.DictConfig {content: {...}}
+        cfm_params = cfm_params.get("content", cfm_params.value)
+    cfm_params = cfm_params or {}
+    return CFMConfig(
+        in_channels=int(dec.get("in_channels", 240)),
+        spk_emb_dim=int(dec.get("spk_emb_dim", 80)),
+        sigma_min=float(cfm_params.get("sigma_min", 1e-6)),
+        solver=str(cfm_params.get("solver", "euler")),
+        t_scheduler=str(cfm_params.get("t_scheduler", "cosine")),
+        inference_cfg_rate=float(cfm_params.get("inference_cfg_rate", 0.7)),
+    )
+
+
+def _hift_fields(data: dict, yaml_name: str) -> tuple[Any, dict[str, Any]]:
+    """The ``hift`` node and the :class:`HiFTConfig` fields (HiFTGenerator and CausalHiFTGenerator share them)."""
+    hift = _need(data, "hift", "top level", yaml_name)
+    f0 = _need(hift, "f0_predictor", "hift", yaml_name)
+    istft = _need(hift, "istft_params", "hift", yaml_name)
+    return hift, dict(
+        in_channels=int(hift.get("in_channels", 80)),
+        base_channels=int(_need(hift, "base_channels", "hift", yaml_name)),
+        nb_harmonics=int(hift.get("nb_harmonics", 8)),
+        sampling_rate=int(hift.get("sampling_rate", 24000)),
+        nsf_alpha=float(hift.get("nsf_alpha", 0.1)),
+        nsf_sigma=float(hift.get("nsf_sigma", 0.003)),
+        nsf_voiced_threshold=float(hift.get("nsf_voiced_threshold", 10)),
+        upsample_rates=_ints(_need(hift, "upsample_rates", "hift", yaml_name)),
+        upsample_kernel_sizes=_ints(_need(hift, "upsample_kernel_sizes", "hift", yaml_name)),
+        istft_n_fft=int(istft["n_fft"]),
+        istft_hop_len=int(istft["hop_len"]),
+        resblock_kernel_sizes=_ints(hift.get("resblock_kernel_sizes", [3, 7, 11])),
+        resblock_dilation_sizes=tuple(_ints(d) for d in hift.get("resblock_dilation_sizes", [[1, 3, 5]] * 3)),
+        source_resblock_kernel_sizes=_ints(hift.get("source_resblock_kernel_sizes", [7, 7, 11])),
+        source_resblock_dilation_sizes=tuple(
+            _ints(d) for d in hift.get("source_resblock_dilation_sizes", [[1, 3, 5]] * 3)
+        ),
+        lrelu_slope=float(hift.get("lrelu_slope", 0.1)),
+        audio_limit=float(hift.get("audio_limit", 0.99)),
+        f0=F0PredictorConfig(
+            num_class=int(f0.get("num_class", 1)),
+            in_channels=int(f0.get("in_channels", 80)),
+            cond_channels=int(f0.get("cond_channels", 512)),
+        ),
+    )
+
+
+def _mel_config(data: dict, default: MelConfig) -> MelConfig:
+    """``feat_extractor`` (matcha mel_spectrogram); ``fmax: null`` means half the sample rate."""
+    feat = data.get("feat_extractor")
+    if not isinstance(feat, Tagged):
+        return default
+    fmax = feat.get("fmax", 8000)
+    return MelConfig(
+        n_fft=int(feat.get("n_fft", 1920)),
+        num_mels=int(feat.get("num_mels", 80)),
+        sampling_rate=int(feat.get("sampling_rate", 24000)),
+        hop_size=int(feat.get("hop_size", 480)),
+        win_size=int(feat.get("win_size", 1920)),
+        fmin=float(feat.get("fmin", 0)),
+        fmax=None if fmax is None else float(fmax),
+        center=bool(feat.get("center", False)),
+    )
+
+
+def _stream_fields(data: dict) -> dict[str, int]:
+    """The top-level rates and streaming sizes both families' YAMLs define."""
+    return dict(
+        sample_rate=int(data.get("sample_rate", 24000)),
+        token_frame_rate=int(data.get("token_frame_rate", 25)),
+        token_mel_ratio=int(data.get("token_mel_ratio", 2)),
+        chunk_size=int(data.get("chunk_size", 25)),
+        num_decoding_left_chunks=int(data.get("num_decoding_left_chunks", -1)),
+    )
+
+
 def config_from_yaml(data: dict, qwen: QwenDims) -> ModelConfig:
     """Build :class:`ModelConfig` from resolved HyperPyYAML data and the Qwen2 dims."""
     try:
-        llm = _need(data, "llm", "top level")
-        sampling = llm.get("sampling")
-        samp = SamplingConfig(
-            top_p=float(sampling.get("top_p", 0.8)),
-            top_k=int(sampling.get("top_k", 25)),
-            win_size=int(sampling.get("win_size", 10)),
-            tau_r=float(sampling.get("tau_r", 0.1)),
-        ) if isinstance(sampling, Tagged) else SamplingConfig()
-        lm = LMConfig(
-            llm_input_size=int(_need(llm, "llm_input_size", "llm")),
-            llm_output_size=int(_need(llm, "llm_output_size", "llm")),
-            speech_token_size=int(_need(llm, "speech_token_size", "llm")),
-            mix_ratio=tuple(_ints(llm.get("mix_ratio", [5, 15]))),  # type: ignore[arg-type]
-            sampling=samp,
-            qwen=qwen,
-        )
-
+        lm = _lm_config(data, qwen, YAML_NAME)
         flow = _need(data, "flow", "top level")
         enc = _need(flow, "encoder", "flow")
         dec = _need(flow, "decoder", "flow")
         est = _need(dec, "estimator", "flow.decoder")
-        cfm_params = dec.get("cfm_params")
-        if isinstance(cfm_params, Tagged):  # !new:omegaconf.DictConfig {content: {...}}
-            cfm_params = cfm_params.get("content", cfm_params.value)
-        cfm_params = cfm_params or {}
         pre_lookahead = int(flow.get("pre_lookahead_len", 3))
         flow_cfg = FlowConfig(
             input_size=int(_need(flow, "input_size", "flow")),
@@ -510,14 +665,7 @@ def config_from_yaml(data: dict, qwen: QwenDims) -> ModelConfig:
                 static_chunk_size=int(enc.get("static_chunk_size", 25)),
                 pre_lookahead_len=pre_lookahead,
             ),
-            cfm=CFMConfig(
-                in_channels=int(dec.get("in_channels", 240)),
-                spk_emb_dim=int(dec.get("spk_emb_dim", 80)),
-                sigma_min=float(cfm_params.get("sigma_min", 1e-6)),
-                solver=str(cfm_params.get("solver", "euler")),
-                t_scheduler=str(cfm_params.get("t_scheduler", "cosine")),
-                inference_cfg_rate=float(cfm_params.get("inference_cfg_rate", 0.7)),
-            ),
+            cfm=_cfm_config(dec),
             estimator=EstimatorConfig(
                 in_channels=int(_need(est, "in_channels", "flow.decoder.estimator")),
                 out_channels=int(_need(est, "out_channels", "flow.decoder.estimator")),
@@ -531,65 +679,93 @@ def config_from_yaml(data: dict, qwen: QwenDims) -> ModelConfig:
                 num_decoding_left_chunks=int(est.get("num_decoding_left_chunks", -1)),
             ),
         )
-
-        hift = _need(data, "hift", "top level")
-        f0 = _need(hift, "f0_predictor", "hift")
-        istft = _need(hift, "istft_params", "hift")
-        hift_cfg = HiFTConfig(
-            in_channels=int(hift.get("in_channels", 80)),
-            base_channels=int(_need(hift, "base_channels", "hift")),
-            nb_harmonics=int(hift.get("nb_harmonics", 8)),
-            sampling_rate=int(hift.get("sampling_rate", 24000)),
-            nsf_alpha=float(hift.get("nsf_alpha", 0.1)),
-            nsf_sigma=float(hift.get("nsf_sigma", 0.003)),
-            nsf_voiced_threshold=float(hift.get("nsf_voiced_threshold", 10)),
-            upsample_rates=_ints(_need(hift, "upsample_rates", "hift")),
-            upsample_kernel_sizes=_ints(_need(hift, "upsample_kernel_sizes", "hift")),
-            istft_n_fft=int(istft["n_fft"]),
-            istft_hop_len=int(istft["hop_len"]),
-            resblock_kernel_sizes=_ints(hift.get("resblock_kernel_sizes", [3, 7, 11])),
-            resblock_dilation_sizes=tuple(_ints(d) for d in hift.get("resblock_dilation_sizes", [[1, 3, 5]] * 3)),
-            source_resblock_kernel_sizes=_ints(hift.get("source_resblock_kernel_sizes", [7, 7, 11])),
-            source_resblock_dilation_sizes=tuple(
-                _ints(d) for d in hift.get("source_resblock_dilation_sizes", [[1, 3, 5]] * 3)
-            ),
-            lrelu_slope=float(hift.get("lrelu_slope", 0.1)),
-            audio_limit=float(hift.get("audio_limit", 0.99)),
-            f0=F0PredictorConfig(
-                num_class=int(f0.get("num_class", 1)),
-                in_channels=int(f0.get("in_channels", 80)),
-                cond_channels=int(f0.get("cond_channels", 512)),
-            ),
-        )
-
-        feat = data.get("feat_extractor")
-        fmax = feat.get("fmax", 8000) if isinstance(feat, Tagged) else 8000
-        mel = MelConfig(
-            n_fft=int(feat.get("n_fft", 1920)),
-            num_mels=int(feat.get("num_mels", 80)),
-            sampling_rate=int(feat.get("sampling_rate", 24000)),
-            hop_size=int(feat.get("hop_size", 480)),
-            win_size=int(feat.get("win_size", 1920)),
-            fmin=float(feat.get("fmin", 0)),
-            fmax=None if fmax is None else float(fmax),
-            center=bool(feat.get("center", False)),
-        ) if isinstance(feat, Tagged) else MelConfig()
-
-        return ModelConfig(
-            sample_rate=int(data.get("sample_rate", 24000)),
-            token_frame_rate=int(data.get("token_frame_rate", 25)),
-            token_mel_ratio=int(data.get("token_mel_ratio", 2)),
-            chunk_size=int(data.get("chunk_size", 25)),
-            num_decoding_left_chunks=int(data.get("num_decoding_left_chunks", -1)),
-            lm=lm,
-            flow=flow_cfg,
-            hift=hift_cfg,
-            feat=mel,
-        )
+        _, hift_fields = _hift_fields(data, YAML_NAME)
+        return ModelConfig(**_stream_fields(data), lm=lm, flow=flow_cfg, hift=HiFTConfig(**hift_fields),
+                           feat=_mel_config(data, MelConfig()))
     except ConfigError:
         raise
     except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
         raise ConfigError(f"cosyvoice2.yaml has a missing or bad value ({e!r}). Re-download the model.") from e
+
+
+def _dit_flow_config(data: dict) -> DiTFlowConfig:
+    """``flow`` of cosyvoice3.yaml (CausalMaskedDiffWithDiT), with the sizes its code relies on checked."""
+    y = YAML3_NAME
+    flow = _need(data, "flow", "top level", y)
+    pre = _need(flow, "pre_lookahead_layer", "flow", y)
+    dec = _need(flow, "decoder", "flow", y)
+    est = _need(dec, "estimator", "flow.decoder", y)
+    if est.get("long_skip_connection", False):
+        raise ConfigError(f"{y}: flow.decoder.estimator.long_skip_connection is not used by CosyVoice 3 and is "
+                          "not supported. Use an official Fun-CosyVoice3 model.")
+    mel_dim = int(est.get("mel_dim", 80))
+    mu_dim, spk_dim = est.get("mu_dim"), est.get("spk_dim")
+    lookahead = int(flow.get("pre_lookahead_len", 3))
+    cfg = DiTFlowConfig(
+        input_size=int(_need(flow, "input_size", "flow", y)),
+        output_size=int(_need(flow, "output_size", "flow", y)),
+        spk_embed_dim=int(_need(flow, "spk_embed_dim", "flow", y)),
+        vocab_size=int(_need(flow, "vocab_size", "flow", y)),
+        input_frame_rate=int(flow.get("input_frame_rate", 25)),
+        token_mel_ratio=int(flow.get("token_mel_ratio", 2)),
+        pre_lookahead_len=lookahead,
+        pre_lookahead=PreLookaheadConfig(
+            in_channels=int(_need(pre, "in_channels", "flow.pre_lookahead_layer", y)),
+            channels=int(_need(pre, "channels", "flow.pre_lookahead_layer", y)),
+            pre_lookahead_len=int(pre.get("pre_lookahead_len", 1)),
+        ),
+        cfm=_cfm_config(dec),
+        dit=DiTConfig(
+            dim=int(_need(est, "dim", "flow.decoder.estimator", y)),
+            depth=int(est.get("depth", 8)),
+            heads=int(est.get("heads", 8)),
+            dim_head=int(est.get("dim_head", 64)),
+            ff_mult=int(est.get("ff_mult", 4)),
+            mel_dim=mel_dim,
+            mu_dim=mel_dim if mu_dim is None else int(mu_dim),
+            spk_dim=0 if spk_dim is None else int(spk_dim),
+            out_channels=int(est.get("out_channels") or mel_dim),
+            static_chunk_size=int(est.get("static_chunk_size", 50)),
+        ),
+    )
+    _check_dit_flow(cfg)
+    return cfg
+
+
+def _check_dit_flow(cfg: DiTFlowConfig) -> None:
+    """The relations CosyVoice 3's flow code takes for granted (it would fail deep inside torch otherwise)."""
+    y, d = YAML3_NAME, cfg.dit
+    problems = []
+    if cfg.pre_lookahead.in_channels != cfg.input_size or d.mu_dim != cfg.input_size:
+        problems.append(f"the token embedding ({cfg.input_size}), pre_lookahead_layer.in_channels "
+                        f"({cfg.pre_lookahead.in_channels}) and the estimator's mu_dim ({d.mu_dim}) must be equal")
+    if cfg.pre_lookahead.pre_lookahead_len != cfg.pre_lookahead_len:
+        problems.append(f"flow.pre_lookahead_len ({cfg.pre_lookahead_len}) and pre_lookahead_layer.pre_lookahead_len "
+                        f"({cfg.pre_lookahead.pre_lookahead_len}) must be equal")
+    if d.mel_dim != cfg.output_size or d.out_channels != cfg.output_size:
+        problems.append(f"the estimator's mel_dim/out_channels ({d.mel_dim}/{d.out_channels}) must equal "
+                        f"flow.output_size ({cfg.output_size})")
+    if d.dim % 16:
+        problems.append(f"the estimator's dim ({d.dim}) must be a multiple of 16 (its position convolution has 16 "
+                        "groups)")
+    if d.dim_head % 2:
+        problems.append(f"the estimator's dim_head ({d.dim_head}) must be even (rotary embedding pairs)")
+    if problems:
+        raise ConfigError(f"{y}: {'; '.join(problems)}. The model folder is damaged; download it again.")
+
+
+def config3_from_yaml(data: dict, qwen: QwenDims) -> CosyVoice3Config:
+    """Build :class:`CosyVoice3Config` from resolved cosyvoice3.yaml data and the Qwen2 dims."""
+    try:
+        hift, hift_fields = _hift_fields(data, YAML3_NAME)
+        return CosyVoice3Config(
+            **_stream_fields(data), lm=_lm_config(data, qwen, YAML3_NAME), flow=_dit_flow_config(data),
+            hift=CausalHiFTConfig(**hift_fields, conv_pre_look_right=int(hift.get("conv_pre_look_right", 4))),
+            feat=_mel_config(data, MelConfig(fmax=None)))
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
+        raise ConfigError(f"cosyvoice3.yaml has a missing or bad value ({e!r}). Re-download the model.") from e
 
 
 def load_config(model_dir: str | Path) -> ModelConfig:
@@ -634,4 +810,67 @@ def official_config() -> ModelConfig:
             lrelu_slope=0.1, audio_limit=0.99, f0=F0PredictorConfig(num_class=1, in_channels=80, cond_channels=512),
         ),
         feat=MelConfig(),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# CosyVoice 3, and telling the families apart
+# --------------------------------------------------------------------------------------------
+def model_family(model_dir: str | Path) -> str:
+    """:data:`COSYVOICE2` or :data:`COSYVOICE3`, by the YAML the folder holds.
+
+    Raises :class:`ModelFolderError` for a missing folder and :class:`ModelFamilyError` for a folder that is
+    neither (naming a lone speech tokenizer when one says what the folder was meant to be) or both.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelFolderError(f"Model folder {model_dir} does not exist. Download the model or pick its folder.")
+    found = [family for family, (yaml_name, _) in FAMILY_FILES.items() if (model_dir / yaml_name).is_file()]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ModelFamilyError(
+            f"{model_dir} holds both {YAML_NAME} and {YAML3_NAME}, so it is not clear which model it is. "
+            "Keep each model in its own folder, as downloaded.")
+    hints = [f for f, (_, onnx) in FAMILY_FILES.items() if (model_dir / onnx).is_file()]
+    seems = (f" It has the {FAMILY_NAMES[hints[0]]} speech tokenizer but no {FAMILY_FILES[hints[0]][0]}."
+             if len(hints) == 1 else "")
+    raise ModelFamilyError(
+        f"{model_dir} is not a CosyVoice model folder: it has neither {YAML_NAME} nor {YAML3_NAME}.{seems} "
+        "Pick the folder that holds the YAML, llm.pt, flow.pt and hift.pt (CosyVoice2-0.5B or "
+        "Fun-CosyVoice3-0.5B), or download one.")
+
+
+def load_config3(model_dir: str | Path) -> CosyVoice3Config:
+    """Read ``cosyvoice3.yaml`` and ``CosyVoice-BlankEN/config.json`` of an official CosyVoice 3 folder."""
+    model_dir = Path(model_dir)
+    if model_family(model_dir) != COSYVOICE3:
+        raise ModelFamilyError(f"{model_dir} holds {YAML_NAME}: it is a CosyVoice 2 model, not CosyVoice 3.")
+    cfg = config3_from_yaml(load_hyperpyyaml(model_dir / YAML3_NAME),
+                            read_qwen_dims(model_dir / QWEN_DIR / "config.json"))
+    return check_model_config(cfg)
+
+
+def load_model_config(model_dir: str | Path) -> ModelConfig | CosyVoice3Config:
+    """The typed config of either family (its ``family`` attribute says which)."""
+    return load_config3(model_dir) if model_family(model_dir) == COSYVOICE3 else load_config(model_dir)
+
+
+def official_config3() -> CosyVoice3Config:
+    """The Fun-CosyVoice3-0.5B dimensions (to build at official size without the folder)."""
+    base = official_config()
+    return CosyVoice3Config(
+        sample_rate=24000, token_frame_rate=25, token_mel_ratio=2, chunk_size=25, num_decoding_left_chunks=-1,
+        lm=base.lm,
+        flow=DiTFlowConfig(
+            input_size=80, output_size=80, spk_embed_dim=192, vocab_size=6561, input_frame_rate=25,
+            token_mel_ratio=2, pre_lookahead_len=3,
+            pre_lookahead=PreLookaheadConfig(in_channels=80, channels=1024, pre_lookahead_len=3),
+            cfm=base.flow.cfm,
+            dit=DiTConfig(dim=1024, depth=22, heads=16, dim_head=64, ff_mult=2, mel_dim=80, mu_dim=80, spk_dim=80,
+                          out_channels=80, static_chunk_size=50),
+        ),
+        hift=CausalHiFTConfig(**{f: getattr(base.hift, f) for f in base.hift.__dataclass_fields__},
+                              conv_pre_look_right=4),
+        feat=MelConfig(fmax=None),
     )

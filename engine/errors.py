@@ -16,6 +16,10 @@ class ModelFolderError(TimbreError):
     """The model folder is missing, incomplete or not in the official layout."""
 
 
+class ModelFamilyError(ModelFolderError):
+    """The folder is neither a CosyVoice 2 nor a CosyVoice 3 model (or claims to be both)."""
+
+
 class CheckpointError(TimbreError):
     """A checkpoint file cannot be read or does not fit the network built from the config."""
 
