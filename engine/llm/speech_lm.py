@@ -93,25 +93,33 @@ class SpeechLM(nn.Module):
     # ---------------------------------------------------------------- building blocks
     @property
     def qwen(self) -> Qwen2ForCausalLM:
+        self.sos_row: Row = (LLM_EMBEDDING, SOS)  # where the sos / task_id embeddings are (CosyVoice 3: SPEECH)
+        self.task_row: Row = (LLM_EMBEDDING, TASK_ID)
         return self.llm.model
 
     def embed_rows(self, rows: Sequence[Row]) -> Tensor:
         """(table, index) rows -> embeddings [1, len(rows), H]."""
-        tables = (self.llm_embedding.weight, self.speech_embedding.weight, self.qwen.model.embed_tokens.weight)
+        tables = self.embedding_tables()
         which = torch.tensor([r[0] for r in rows], dtype=torch.long)
+    def embedding_tables(self) -> tuple[Tensor | None, Tensor, Tensor]:
+        """The weights a row's table number (LLM_EMBEDDING, SPEECH, TEXT) refers to."""
+        return self.llm_embedding.weight, self.speech_embedding.weight, self.qwen.model.embed_tokens.weight
+
         index = torch.tensor([r[1] for r in rows], dtype=torch.long)
-        first = tables[0]
-        out = torch.empty(len(rows), first.shape[1], dtype=first.dtype, device=first.device)
+        ref = tables[SPEECH]
+        out = torch.empty(len(rows), ref.shape[1], dtype=ref.dtype, device=ref.device)
         for t, weight in enumerate(tables):
             sel = which == t
             if bool(sel.any()):
-                out[sel.to(first.device)] = weight[index[sel].to(first.device)]
+                if weight is None:
+                    raise GenerationError(f"This LM has no embedding table {t}; its input layout is wrong.")
+                out[sel.to(ref.device)] = weight[index[sel].to(ref.device)]
         return out.unsqueeze(0)
 
     def layout_rows(self, text: TokenIds, prompt_text: TokenIds = (), prompt_speech: TokenIds = ()) -> list[Row]:
         """The official input layout ``[sos | prompt_text ++ text | task_id | prompt_speech]``."""
-        return ([(LLM_EMBEDDING, SOS)] + [(TEXT, t) for t in self._text_ids(prompt_text, "prompt text")]
-                + [(TEXT, t) for t in self._text_ids(text, "text")] + [(LLM_EMBEDDING, TASK_ID)]
+        return ([self.sos_row] + [(TEXT, t) for t in self._text_ids(prompt_text, "prompt text")]
+                + [(TEXT, t) for t in self._text_ids(text, "text")] + [self.task_row]
                 + [(SPEECH, s) for s in self._speech_ids(prompt_speech)])
 
     def new_cache(self, capacity: int) -> KVCache:
@@ -184,11 +192,10 @@ class SpeechLM(nn.Module):
         """
         sampler = sampler or make_ras_sampler(self.cfg.sampling)
         n_text, n_speech = self.cfg.mix_ratio
-        text_queue = list(self._text_ids(prompt_text, "prompt text"))
+        rows, text_queue = self._bistream_start(self._text_ids(prompt_text, "prompt text"))  # rows: to feed next
         speech_queue = list(self._speech_ids(prompt_speech))
         next_fill = (len(speech_queue) // n_speech + 1) * n_speech - len(speech_queue)
         cache = self.new_cache(1 + len(text_queue) + len(speech_queue) + 256)  # grows when needed
-        rows: list[Row] = [(LLM_EMBEDDING, SOS)]  # to feed next
         out_tokens: list[int] = []  # fill tokens included (the sampler's window sees them too)
         n_text_seen = n_yielded = 0
 
@@ -209,7 +216,8 @@ class SpeechLM(nn.Module):
             if speech_queue:
                 continue  # still mixing in the prompt: wait for more text
             after_fill = bool(out_tokens) and out_tokens[-1] == self.fill_token
-            if after_fill or (not out_tokens and rows == [(LLM_EMBEDDING, SOS)]):
+            # Official: (nothing decoded and the input is sos alone) - or after a fill token.
+            if after_fill or (not out_tokens and len(rows) == 1):
                 if len(text_queue) < n_text:
                     continue
                 # After a fill token the pending row (the speech token before it) was already fed.
@@ -232,7 +240,7 @@ class SpeechLM(nn.Module):
 
         # Text finished. The official code appends to whatever it last held in its input, which
         # after a fill token is the speech token already fed before it: it is fed a second time.
-        rows = rows + [(TEXT, t) for t in text_queue] + [(LLM_EMBEDDING, TASK_ID)]
+        rows = rows + [(TEXT, t) for t in text_queue] + [self.task_row]
         limit = int(max(n_text_seen, 1) * max_token_text_ratio)
         while n_yielded < limit:
             token = step(allow_eos=True)
@@ -251,6 +259,10 @@ class SpeechLM(nn.Module):
         vocab = self.cfg.qwen.vocab_size
         bad = [t for t in out if not 0 <= t < vocab]
         if bad:
+    def _bistream_start(self, prompt_text: list[int]) -> tuple[list[Row], list[int]]:
+        """(rows fed first, text queued) of bistream mode: sos alone, the whole prompt text queued."""
+        return [self.sos_row], list(prompt_text)
+
             raise TextInputError(f"The {what} has token ids outside the vocabulary (0..{vocab - 1}): {bad[:5]}.")
         return out
 
@@ -271,7 +283,7 @@ def _as_list(ids: TokenIds) -> list[int]:
 
 
 def load_lm(model_dir: str | Path, cfg: ModelConfig | LMConfig | None = None, device: torch.device | str = "cpu",
-            dtype: torch.dtype = torch.float32) -> SpeechLM:
+            dtype: torch.dtype = torch.float32, lm_class: type[SpeechLM] | None = None) -> SpeechLM:
     """Build the LM on the meta device and load ``llm.pt`` into it (strict; typed errors).
 
     The LM runs in fp32 like the official code (``config.json``'s ``torch_dtype`` is ignored).
@@ -281,8 +293,9 @@ def load_lm(model_dir: str | Path, cfg: ModelConfig | LMConfig | None = None, de
         cfg = load_config(model_dir)
     lm_cfg = cfg.lm if isinstance(cfg, ModelConfig) else cfg
     state = read_state_dict(model_dir / LLM_FILE)
+    ``lm_class``: the family's LM built from ``cfg`` (default :class:`SpeechLM`, CosyVoice 2's Qwen2LM).
     with torch.device("meta"):
-        lm = SpeechLM(lm_cfg)
+        lm = (lm_class or SpeechLM)(lm_cfg)
     load_into(lm, state, LLM_FILE, assign=True)
     lm.qwen.tie_weights()  # assign replaced both tied parameters; share one again
     lm = lm.to(device=device, dtype=dtype)
