@@ -89,22 +89,22 @@ class SpeechLM(nn.Module):
         self.eos_token = n_speech
         self.fill_token = n_speech + 2
         self.stop_tokens = frozenset((n_speech, n_speech + 1, n_speech + 2))
+        self.sos_row: Row = (LLM_EMBEDDING, SOS)  # where the sos / task_id embeddings are (CosyVoice 3: SPEECH)
+        self.task_row: Row = (LLM_EMBEDDING, TASK_ID)
 
     # ---------------------------------------------------------------- building blocks
     @property
     def qwen(self) -> Qwen2ForCausalLM:
-        self.sos_row: Row = (LLM_EMBEDDING, SOS)  # where the sos / task_id embeddings are (CosyVoice 3: SPEECH)
-        self.task_row: Row = (LLM_EMBEDDING, TASK_ID)
         return self.llm.model
+
+    def embedding_tables(self) -> tuple[Tensor | None, Tensor, Tensor]:
+        """The weights a row's table number (LLM_EMBEDDING, SPEECH, TEXT) refers to."""
+        return self.llm_embedding.weight, self.speech_embedding.weight, self.qwen.model.embed_tokens.weight
 
     def embed_rows(self, rows: Sequence[Row]) -> Tensor:
         """(table, index) rows -> embeddings [1, len(rows), H]."""
         tables = self.embedding_tables()
         which = torch.tensor([r[0] for r in rows], dtype=torch.long)
-    def embedding_tables(self) -> tuple[Tensor | None, Tensor, Tensor]:
-        """The weights a row's table number (LLM_EMBEDDING, SPEECH, TEXT) refers to."""
-        return self.llm_embedding.weight, self.speech_embedding.weight, self.qwen.model.embed_tokens.weight
-
         index = torch.tensor([r[1] for r in rows], dtype=torch.long)
         ref = tables[SPEECH]
         out = torch.empty(len(rows), ref.shape[1], dtype=ref.dtype, device=ref.device)
@@ -253,16 +253,16 @@ class SpeechLM(nn.Module):
             n_yielded += 1
             rows = [(SPEECH, token)]
 
+    def _bistream_start(self, prompt_text: list[int]) -> tuple[list[Row], list[int]]:
+        """(rows fed first, text queued) of bistream mode: sos alone, the whole prompt text queued."""
+        return [self.sos_row], list(prompt_text)
+
     # ---------------------------------------------------------------- input checks
     def _text_ids(self, ids: TokenIds, what: str) -> list[int]:
         out = _as_list(ids)
         vocab = self.cfg.qwen.vocab_size
         bad = [t for t in out if not 0 <= t < vocab]
         if bad:
-    def _bistream_start(self, prompt_text: list[int]) -> tuple[list[Row], list[int]]:
-        """(rows fed first, text queued) of bistream mode: sos alone, the whole prompt text queued."""
-        return [self.sos_row], list(prompt_text)
-
             raise TextInputError(f"The {what} has token ids outside the vocabulary (0..{vocab - 1}): {bad[:5]}.")
         return out
 
@@ -287,13 +287,13 @@ def load_lm(model_dir: str | Path, cfg: ModelConfig | LMConfig | None = None, de
     """Build the LM on the meta device and load ``llm.pt`` into it (strict; typed errors).
 
     The LM runs in fp32 like the official code (``config.json``'s ``torch_dtype`` is ignored).
+    ``lm_class``: the family's LM built from ``cfg`` (default :class:`SpeechLM`, CosyVoice 2's Qwen2LM).
     """
     model_dir = Path(model_dir)
     if cfg is None:
         cfg = load_config(model_dir)
     lm_cfg = cfg.lm if isinstance(cfg, ModelConfig) else cfg
     state = read_state_dict(model_dir / LLM_FILE)
-    ``lm_class``: the family's LM built from ``cfg`` (default :class:`SpeechLM`, CosyVoice 2's Qwen2LM).
     with torch.device("meta"):
         lm = (lm_class or SpeechLM)(lm_cfg)
     load_into(lm, state, LLM_FILE, assign=True)
