@@ -56,6 +56,10 @@ class DownloadError(TimbreError):
     """Downloading or verifying the model failed."""
 
 
+class ModelBusyError(DownloadError):
+    """Another download (the studio, another ``timbre download``) is writing to the same model folder."""
+
+
 class VoiceLibraryError(TimbreError):
     """A saved voice cannot be read, written or found."""
 

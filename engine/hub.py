@@ -1,31 +1,38 @@
-"""Model download from the Hugging Face Hub (or a mirror), with progress, resume, cancel and verify.
+"""Model download from the Hugging Face Hub (or a mirror): progress, resume, cancel, one writer, verify.
 
-Why not ``snapshot_download``: recent huggingface-hub versions download into a process-unique temp
-file that is deleted when the download fails, so an interrupted multi-GB download starts over. We
-still let huggingface-hub do the HTTP (endpoint, auth headers, redirects, retries, HEAD metadata),
-but keep the partial file ourselves (``<dest>/.timbre-download/<file>.<etag>.part``) and ask
-``http_get`` to continue it with a ``Range`` request. A file is moved into place (``os.replace``)
-only once its size (and sha256 where the ETag is one) matches.
+Why not ``snapshot_download``: recent huggingface-hub versions download into a process-unique temp file that
+is deleted when the download fails, so an interrupted multi-GB download starts over, and its transfer cannot
+be cancelled promptly (see :mod:`engine.hub_transfer`). We use huggingface-hub for the URLs and auth headers,
+and keep the partial file ourselves (``<dest>/.timbre-download/<file>.part``, named from OUR file list, never
+from anything the server sends), continuing it with a ``Range`` request.
+
+One writer per folder: a download holds the folder's lock (:mod:`engine.folder_lock`) from its first request
+to its last write, so a second download into the same folder (the CLI while the studio downloads) waits or
+is refused with :class:`ModelBusyError` instead of appending to the same ``.part``.
+
+Every file is checked against the hub's ETag before it is moved into place (``os.replace``): the sha256 of an
+LFS file, the git blob sha1 of a small one, so wrong bytes of the right size are caught. The sha256 of each
+file is kept in a manifest (:mod:`engine.model_manifest`) that :func:`verify_model` checks on demand.
 
 Only the files the engine needs are fetched: the official repo also holds a ~1 GB
 ``CosyVoice-BlankEN/model.safetensors`` that ``llm.pt`` overwrites entirely.
 
-No threads here: :func:`download_model` runs in the caller's thread; the app calls it from its
-worker and cancels it with a :class:`CancelToken` from the UI thread.
+:func:`download_model` runs in the caller's thread (each HTTP exchange on a short-lived helper thread, so a
+cancel lands at once); the app calls it from its worker and cancels it with a :class:`CancelToken` from the
+UI thread.
 """
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
+from urllib.parse import quote
 
+from . import model_manifest as mf
 from .checkpoints import REQUIRED_FILES, check_model_folder
-from .errors import CancelToken, DownloadError, ModelFolderError, TimbreError
+from .errors import NEVER_CANCELLED, CancelToken, DownloadError, ModelBusyError, ModelFolderError, TimbreError
 
 DEFAULT_REPO_ID = "FunAudioLLM/CosyVoice2-0.5B"
 APP_NAME = "Timbre"
@@ -33,9 +40,8 @@ APP_NAME = "Timbre"
 # What the engine reads from a model folder. tokenizer_config.json holds the Qwen2 added tokens.
 MODEL_FILES: tuple[str, ...] = tuple(REQUIRED_FILES) + ("CosyVoice-BlankEN/tokenizer_config.json",)
 
-_PART_DIR = ".timbre-download"
-_MANIFEST = "manifest.json"  # inside _PART_DIR: {file: {"etag": ..., "commit": ..., "size": ...}}
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# owner/name as the hub allows them (huggingface_hub.utils.validate_repo_id): no "--" or ".." anywhere.
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
 
 
 @dataclass(frozen=True)
@@ -70,12 +76,14 @@ def model_dir_for(repo_id: str, cache_dir: str | Path | None = None) -> Path:
 
 
 def looks_like_repo_id(source: str | Path) -> bool:
-    """``owner/name`` that is not an existing local path."""
+    """``owner/name`` that is not a local path, existing or meant.
+
+    A relative path is never taken for a repo id when it exists, nor when its first part is an existing
+    folder (``models/CosyVoice2`` with a ``models`` folder here is a missing local folder, not a repo)."""
     s = str(source)
-    return (
-        not Path(s).expanduser().exists()
-        and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", s) is not None
-    )
+    if _REPO_ID.fullmatch(s) is None or "--" in s or ".." in s:
+        return False
+    return not Path(s).expanduser().exists() and not Path(s.split("/")[0]).exists()
 
 
 def verify_model_folder(model_dir: str | Path, *, deep: bool = True) -> Path:
@@ -109,113 +117,121 @@ def verify_model_folder(model_dir: str | Path, *, deep: bool = True) -> Path:
     return model_dir
 
 
+def verify_model(model_dir: str | Path, *, cancel: CancelToken = NEVER_CANCELLED,
+                 progress: Callable[[int, int], None] | None = None, wait: bool = False) -> mf.VerifyReport:
+    """"Verify model": re-hash every file against the download manifest, then check every file parses.
+
+    ``progress(bytes_done, bytes_total)`` is called from hashing threads. A folder Timbre did not download has
+    no manifest; its report says so and covers only the structural check. Damaged files are dropped from the
+    manifest, so the next :func:`download_model` fetches exactly those again. Holds the folder's lock (busy:
+    :class:`ModelBusyError`, or wait with ``wait=True``).
+    """
+    folder = Path(model_dir)
+    check_model_folder(folder)
+    if mf.state_dir(folder).is_dir():
+        with _writer(folder, wait=wait, cancel=cancel):
+            report = mf.verify_download(folder, full=True, cancel=cancel, progress=progress)
+    else:
+        report = mf.VerifyReport(folder, False)
+    if not report.problems:
+        try:
+            verify_model_folder(folder, deep=True)
+        except TimbreError as e:
+            from dataclasses import replace
+
+            report = replace(report, problems=(("", str(e)),))
+    return report
+
+
 # --------------------------------------------------------------------------------------------
 # Download
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Remote:
-    path: str
-    url: str
-    etag: str
-    size: int | None
+def _writer(dest: Path, *, wait: bool, cancel: CancelToken, on_wait: Callable[[], None] | None = None):
+    from .folder_lock import exclusive
+
+    def busy() -> ModelBusyError:
+        return ModelBusyError(f"Another Timbre download is writing to {dest} right now (the studio or another "
+                              "`timbre download`). Wait for it to finish, or cancel it, then try again.")
+
+    return exclusive(mf.lock_path(dest), busy=busy, wait=float("inf") if wait else 0.0, cancel=cancel,
+                     on_wait=on_wait)
 
 
-class _CountingFile:
-    """File wrapper handed to ``http_get``: counts bytes, reports progress, honours cancel.
-
-    Raising :class:`Cancelled` from ``write`` aborts ``http_get`` (it only retries network
-    errors); the partial file stays on disk for the next attempt to resume.
-    """
-
-    def __init__(self, f, on_bytes: Callable[[int], None], cancel: CancelToken | None):
-        self._f = f
-        self._on_bytes = on_bytes
-        self._cancel = cancel
-
-    def write(self, data: bytes) -> int:
-        if self._cancel is not None:
-            self._cancel.raise_if_cancelled("The download")
-        n = self._f.write(data)
-        self._on_bytes(len(data))
-        return n
-
-    def seek(self, *args):
-        return self._f.seek(*args)
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def truncate(self, *args):
-        # http_get truncates when a server ignores Range and restarts from byte 0.
-        pos = self._f.truncate(*args)
-        self._on_bytes(None)  # type: ignore[arg-type]  # resync the counter from the file size
-        return pos
-
-    def flush(self) -> None:
-        self._f.flush()
+def _checked_rel(path: str) -> str:
+    """A file path from the caller's list, refused unless it stays inside the model folder."""
+    p = PurePosixPath(path)
+    if p.is_absolute() or not p.parts or any(part in ("", ".", "..") for part in p.parts) or "\\" in path:
+        raise DownloadError(f"{path!r} is not a file path inside a model folder.")
+    return str(p)
 
 
-def _read_manifest(dest: Path) -> dict:
-    try:
-        return json.loads((dest / _PART_DIR / _MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+def _part_path(dest: Path, rel: str) -> Path:
+    """``.part`` file of one model file: named from the file's own (checked) path, never from server data."""
+    return mf.state_dir(dest) / (quote(rel, safe="") + ".part")
 
 
-def _write_manifest(dest: Path, manifest: dict) -> None:
-    path = dest / _PART_DIR / _MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+def _hub_error(e: Exception, what: str, repo_id: str) -> DownloadError:
+    """Turn HTTP/network errors into one plain sentence."""
+    from .hub_transfer import HubHTTPError
+
+    if isinstance(e, HubHTTPError):
+        local = "" if "/" not in repo_id else f" (and there is no local folder named {repo_id})"
+        if e.code == "RepoNotFound" or (e.status == 401 and not e.code):
+            return DownloadError(f"{what}: the repository {repo_id} was not found on the hub{local}. "
+                                 "Check the repo id (a private or gated repo needs HF_TOKEN).")
+        if e.code == "EntryNotFound" or e.status == 404:
+            return DownloadError(f"{what}: the file is not in the repository. Is this a CosyVoice 2 repo?")
+        if e.code == "RevisionNotFound":
+            return DownloadError(f"{what}: that revision does not exist.")
+        if e.status in (401, 403):
+            return DownloadError(f"{what}: the hub refused access (HTTP {e.status}). A gated repo needs HF_TOKEN.")
+        return DownloadError(f"{what} failed (HTTP {e.status}). Try again later; partial files are kept.")
+    if isinstance(e, TimbreError):
+        return DownloadError(f"{what}: {e}") if not isinstance(e, DownloadError) else e
+    return DownloadError(f"{what}: cannot reach the hub ({type(e).__name__}: {e}). Check the connection or "
+                         "HF_ENDPOINT.")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _remote_files(http, repo_id: str, files: tuple[str, ...], *, endpoint: str, revision: str, headers: dict,
+                  cancel: CancelToken) -> tuple[str, list[tuple[str, "object"]]]:
+    """(commit, [(file, Metadata)]), every file pinned to the commit of the first answer."""
+    import httpx
+    from huggingface_hub import hf_hub_url
+
+    from .hub_transfer import head
+
+    remotes, commit = [], revision
+    for path in files:
+        url = hf_hub_url(repo_id, path, revision=commit, endpoint=endpoint)
+        try:
+            meta = head(http, url, headers, cancel)
+        except (DownloadError, httpx.HTTPError) as e:
+            raise _hub_error(e, f"Looking up {path} in {repo_id}", repo_id) from e
+        if not meta.etag:
+            raise DownloadError(f"{endpoint} sent no ETag for {path}; it does not look like a Hugging Face hub.")
+        if not mf.etag_kind(meta.etag):
+            raise DownloadError(f"{endpoint} sent an ETag for {path} that is not a checksum ({meta.etag[:20]!r}), so "
+                                "the download could not be verified. Is HF_ENDPOINT a Hugging Face hub?")
+        if meta.commit and commit == revision:
+            commit = meta.commit
+        remotes.append((path, meta))
+    return commit, remotes
 
 
-def _silent_tqdm():
-    """A tqdm class that draws nothing (we report progress through our own callback)."""
-    from tqdm.auto import tqdm
-
-    class _Silent(tqdm):  # type: ignore[misc,valid-type]
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-
-    return _Silent
-
-
-def _http_get(url: str, f, *, resume_size: int, headers: dict, expected_size: int | None) -> None:
-    from huggingface_hub.file_download import http_get
-
-    kwargs = dict(resume_size=resume_size, headers=headers, expected_size=expected_size)
-    params = inspect.signature(http_get).parameters
-    if "tqdm_class" in params:
-        kwargs["tqdm_class"] = _silent_tqdm()
-    if "displayed_filename" in params:
-        kwargs["displayed_filename"] = url.rsplit("/", 1)[-1]
-    http_get(url, f, **kwargs)
-
-
-def _hub_error(e: Exception, what: str) -> DownloadError:
-    """Turn huggingface-hub / httpx errors into one plain sentence."""
-    name = type(e).__name__
-    if "RepositoryNotFound" in name:
-        return DownloadError(f"{what}: the repository was not found on the hub. Check the repo id.")
-    if "EntryNotFound" in name:
-        return DownloadError(f"{what}: the file is not in the repository. Is this a CosyVoice 2 repo?")
-    if "RevisionNotFound" in name:
-        return DownloadError(f"{what}: that revision does not exist.")
-    if "OfflineMode" in name:
-        return DownloadError(f"{what}: HF_HUB_OFFLINE is set, so nothing can be downloaded.")
-    if "Connect" in name or "Timeout" in name or "Network" in name:
-        return DownloadError(f"{what}: cannot reach the hub ({e}). Check the connection or HF_ENDPOINT.")
-    return DownloadError(f"{what} failed ({name}: {e}). Try again; partial files are kept and resumed.")
+def _already_there(dest: Path, rel: str, etag: str, size: int | None, manifest: mf.Manifest,
+                   cancel: CancelToken) -> bool:
+    """Whether ``dest/rel`` already holds the remote file (trusted from the manifest, or hashed now)."""
+    target = dest / rel
+    if not target.is_file() or (size is not None and target.stat().st_size != size):
+        return False
+    entry = manifest.files.get(rel, {})
+    if entry.get("etag") == etag and entry.get("sha256") and entry.get("stat") == mf.stat_key(target):
+        return True
+    digest = mf.hash_file(target, cancel=cancel, with_git_sha1=mf.etag_kind(etag) == "git-sha1")
+    if not mf.matches_etag(digest, etag):
+        return False
+    manifest.files[rel] = mf.entry_for(target, etag, digest)
+    return True
 
 
 def download_model(
@@ -231,122 +247,125 @@ def download_model(
     cancel: CancelToken | None = None,
     offline: bool = False,
     verify: bool = True,
+    wait: bool = False,
 ) -> Path:
     """Download (or resume) the model files of ``repo_id`` and return the verified folder.
 
     Destination: ``local_dir`` if given, else ``<cache_dir or default_models_dir()>/<owner>--<name>``.
     ``endpoint`` defaults to ``$HF_ENDPOINT`` (read now, not at import), then huggingface.co.
-    ``offline=True`` never touches the network: the folder must already be complete.
-    Files already present with the same ETag are not fetched again. ``progress`` is called in this
-    thread after every received block; ``cancel`` raises :class:`Cancelled` within one block.
+    ``offline=True`` (or ``$HF_HUB_OFFLINE``) never touches the network: the folder must be complete, and files
+    changed since they were downloaded are hashed again. Files already present with the hub's checksum are not
+    fetched again. ``progress`` is called in this thread at least every 0.1 s while bytes arrive; ``cancel``
+    raises :class:`Cancelled` within ~0.1 s, keeping every byte received for the next run. Another download
+    into the same folder: :class:`ModelBusyError` at once, or with ``wait=True`` wait for it to end.
     """
     dest = Path(local_dir) if local_dir is not None else model_dir_for(repo_id, cache_dir)
-    files = tuple(files)
-    if offline:
-        try:
-            return verify_model_folder(dest, deep=verify) if verify else check_model_folder(dest)
-        except ModelFolderError as e:
-            raise DownloadError(
-                f"Offline mode: the model {repo_id} is not (completely) downloaded in {dest}. "
-                f"Connect and download it first. ({e})"
-            ) from e
-    if cancel is not None:
-        cancel.raise_if_cancelled("The download")
+    files = tuple(_checked_rel(f) for f in files)
+    cancel = cancel if cancel is not None else NEVER_CANCELLED
+    if offline or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return _check_offline(dest, repo_id, verify=verify, cancel=cancel)
+    cancel.raise_if_cancelled("The download")
 
+    def waiting() -> None:
+        if progress is not None:
+            progress(DownloadProgress(0, 0, 0, len(files), "waiting for another download into this folder"))
+
+    with _writer(dest, wait=wait, cancel=cancel, on_wait=waiting):
+        _download_locked(dest, repo_id, files, endpoint=endpoint, revision=revision, token=token,
+                         progress=progress, cancel=cancel)
+    return verify_model_folder(dest, deep=True) if verify else dest
+
+
+def _check_offline(dest: Path, repo_id: str, *, verify: bool, cancel: CancelToken) -> Path:
     try:
-        from huggingface_hub import hf_hub_url
-        from huggingface_hub.file_download import get_hf_file_metadata
-        from huggingface_hub.utils import build_hf_headers
-    except ImportError as e:  # pragma: no cover - it is a declared dependency
-        raise DownloadError("huggingface-hub is not installed; pip install huggingface-hub.") from e
+        check_model_folder(dest)
+        report = mf.VerifyReport(dest, False)
+        if mf.state_dir(dest).is_dir():
+            with _writer(dest, wait=False, cancel=cancel):
+                report = mf.verify_download(dest, full=False, cancel=cancel)
+        if report.problems:
+            raise ModelFolderError(report.describe())
+        return verify_model_folder(dest, deep=True) if verify else dest
+    except ModelBusyError:
+        raise
+    except ModelFolderError as e:
+        raise DownloadError(
+            f"Offline mode: the model {repo_id} is not (completely) downloaded in {dest}. "
+            f"Connect and download it first. ({e})"
+        ) from e
+
+
+def _download_locked(dest: Path, repo_id: str, files: tuple[str, ...], *, endpoint: str | None, revision: str,
+                     token: str | bool | None, progress: ProgressCallback | None, cancel: CancelToken) -> None:
+    from huggingface_hub.utils import build_hf_headers
+
+    from .hub_transfer import client, fetch
 
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
     headers = build_hf_headers(token=token)
+    with client() as http:
+        # 1. Metadata of every file, pinned to one commit so a push mid-download cannot mix versions.
+        commit, remotes = _remote_files(http, repo_id, files, endpoint=endpoint, revision=revision,
+                                        headers=headers, cancel=cancel)
+        manifest = mf.read_manifest(dest) or mf.Manifest()
+        manifest.repo, manifest.commit = repo_id, commit
+        total = sum(meta.size or 0 for _, meta in remotes)
+        state = {"done": 0, "files": 0}
 
-    # 1. Metadata of every file, pinned to one commit so a push mid-download cannot mix versions.
-    remotes: list[_Remote] = []
-    commit = revision
-    for path in files:
-        if cancel is not None:
-            cancel.raise_if_cancelled("The download")
-        url = hf_hub_url(repo_id, path, revision=commit, endpoint=endpoint)
-        try:
-            meta = get_hf_file_metadata(url, token=token, headers=dict(headers))
-        except TimbreError:
-            raise
-        except Exception as e:  # huggingface-hub raises HTTP, network and metadata errors
-            raise _hub_error(e, f"Looking up {path} in {repo_id}") from e
-        if not meta.etag:
-            raise DownloadError(f"{endpoint} sent no ETag for {path}; it does not look like a Hugging Face hub.")
-        if meta.commit_hash and commit == revision:
-            commit = meta.commit_hash
-        remotes.append(_Remote(path, meta.location or url, meta.etag, meta.size))
+        def report(current: str) -> None:
+            if progress is not None:
+                progress(DownloadProgress(state["done"], total, state["files"], len(remotes), current))
 
-    # 2. Transfer, resuming partial files.
-    manifest = _read_manifest(dest)
-    total = sum(r.size or 0 for r in remotes)
-    state = {"done": 0, "files": 0}
+        # 2. What is already in place (hashed against the hub's checksum unless the manifest vouches for it).
+        todo = []
+        for rel, meta in remotes:
+            if _already_there(dest, rel, meta.etag, meta.size, manifest, cancel):
+                state["done"] += meta.size or (dest / rel).stat().st_size
+                state["files"] += 1
+            else:
+                todo.append((rel, meta))
+        mf.write_manifest(dest, manifest)  # the files just found to match are vouched for from now on
+        report("")
 
-    def report(current: str) -> None:
-        if progress is not None:
-            progress(DownloadProgress(state["done"], total, state["files"], len(remotes), current))
+        # 3. Transfer, resuming partial files that belong to the same remote file.
+        for rel, meta in todo:
+            part = _part_path(dest, rel)
+            if part.exists() and (manifest.parts.get(rel) != meta.etag or
+                                  (meta.size is not None and part.stat().st_size > meta.size)):
+                part.unlink()  # from another version of the file, or junk: start over
+            manifest.parts[rel] = meta.etag
+            mf.write_manifest(dest, manifest)
+            base = state["done"]
 
-    todo: list[_Remote] = []
-    for r in remotes:
-        target = dest / r.path
-        entry = manifest.get(r.path, {})
-        if target.is_file() and entry.get("etag") == r.etag and (r.size is None or target.stat().st_size == r.size):
-            state["done"] += r.size or target.stat().st_size
-            state["files"] += 1
-        else:
-            todo.append(r)
-    report("")
-
-    for r in todo:
-        target = dest / r.path
-        part = dest / _PART_DIR / f"{r.path.replace('/', '__')}.{r.etag[:16]}.part"
-        part.parent.mkdir(parents=True, exist_ok=True)
-        resume = part.stat().st_size if part.is_file() else 0
-        if r.size is not None and resume > r.size:  # stale junk: start over
-            part.unlink()
-            resume = 0
-        base = state["done"]
-        state["done"] = base + resume
-        report(r.path)
-
-        with open(part, "ab") as raw:
-
-            def on_bytes(n: int | None, _raw=raw, _base=base, _r=r) -> None:
-                if n is None:
-                    _raw.flush()
-                    state["done"] = _base + _raw.tell()
-                else:
-                    state["done"] += n
-                report(_r.path)
+            def on_size(n: int, _base=base, _rel=rel) -> None:
+                state["done"] = _base + n
+                report(_rel)
 
             try:
-                _http_get(r.url, _CountingFile(raw, on_bytes, cancel), resume_size=resume,
-                          headers=dict(headers), expected_size=r.size)
-            except TimbreError:
-                raise
-            except Exception as e:
-                raise _hub_error(e, f"Downloading {r.path}") from e
+                fetch(http, meta.url, part, dict(headers), expected_size=meta.size, cancel=cancel, on_size=on_size)
+            except DownloadError as e:
+                raise _hub_error(e, f"Downloading {rel}", repo_id) from e
+            _finish(dest, rel, part, meta.etag, manifest)
+            state["files"] += 1
+            state["done"] = base + (dest / rel).stat().st_size
+            report(rel)
 
-        size = part.stat().st_size
-        if r.size is not None and size != r.size:
-            raise DownloadError(f"{r.path}: got {size} bytes, expected {r.size}. Try the download again.")
-        if _SHA256.fullmatch(r.etag) and _sha256(part) != r.etag:
-            part.unlink()
-            raise DownloadError(f"{r.path}: checksum mismatch (corrupt transfer). Try the download again.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, target)
-        manifest[r.path] = {"etag": r.etag, "commit": commit, "size": size}
-        _write_manifest(dest, manifest)
-        state["files"] += 1
-        state["done"] = base + size
-        report(r.path)
 
-    return verify_model_folder(dest, deep=True) if verify else dest
+def _finish(dest: Path, rel: str, part: Path, etag: str, manifest: mf.Manifest) -> None:
+    """Check a complete ``.part`` against the hub's checksum, move it into place, record it."""
+    digest = mf.hash_file(part, with_git_sha1=mf.etag_kind(etag) == "git-sha1")
+    if not mf.matches_etag(digest, etag):
+        part.unlink()
+        manifest.parts.pop(rel, None)
+        mf.write_manifest(dest, manifest)
+        raise DownloadError(f"{rel}: the received bytes do not match the hub's checksum (corrupt transfer). "
+                            "Try the download again.")
+    target = dest / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, target)
+    manifest.parts.pop(rel, None)
+    manifest.files[rel] = mf.entry_for(target, etag, digest)
+    mf.write_manifest(dest, manifest)
 
 
 def resolve_model_dir(
@@ -358,7 +377,10 @@ def resolve_model_dir(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> Path:
-    """A local model folder as is, or a repo id downloaded first (offline: must be there already)."""
+    """A local model folder as is, or a repo id downloaded first (offline: must be there already).
+
+    Only :func:`looks_like_repo_id` strings go to the hub; any other missing path is a
+    :class:`ModelFolderError` naming it."""
     if looks_like_repo_id(source):
         return download_model(str(source), cache_dir=cache_dir, endpoint=endpoint, offline=offline,
                               progress=progress, cancel=cancel, verify=False)
