@@ -1,28 +1,38 @@
-"""The only module of the app that calls the engine's public API.
+"""The studio's only door to the engine: every engine call of the app goes through these functions.
 
-Everything the UI needs from engine/ goes through these few functions, so the widgets and workers
-depend on small app-side types (:class:`Direction`, :class:`Chunk`, :class:`ReferenceReport`)
-rather than on engine internals. None of this runs on the GUI thread except the cheap calls
-(sentence splitting, the tag list, reference analysis of a short clip).
+The widgets, workers and the session depend on the small app-side values defined here (:class:`Direction`,
+:class:`Chunk`, :class:`ReferenceReport`) and on the engine's public API (``import engine``), never on its
+internals. The model calls (load, make_voice, synthesize) run on the engine thread; the GUI thread only uses
+the cheap ones (reference analysis of a short clip, the tag list, plans for the model manager).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-MODES = ("clone", "cross_lingual", "instruct")
-MODE_LABELS = {"clone": "Clone", "cross_lingual": "Cross-lingual", "instruct": "Instruct"}
+import engine
+
+# The engine's mode vocabulary (engine.Mode values), with the words the studio shows for them.
+MODES: tuple[str, ...] = ("zero_shot", "cross_lingual", "instruct")
+MODE_LABELS = {"zero_shot": "Clone", "cross_lingual": "Cross-lingual", "instruct": "Instruct"}
+_OLD_MODE_NAMES = {"clone": "zero_shot", "instruct2": "instruct"}  # settings written by older versions
 OUTPUT_RATE = 24000
+
+
+def mode_value(saved: str) -> str:
+    """A mode as one of :data:`MODES` (older settings said "clone"); unknown values fall back to zero_shot."""
+    value = _OLD_MODE_NAMES.get(saved, saved)
+    return value if value in MODES else MODES[0]
 
 
 @dataclass(frozen=True)
 class Direction:
-    """How to speak: the mode, the instruction (instruct mode), speed, seed, streaming."""
+    """How to speak: the mode (one of :data:`MODES`), the instruction (instruct mode), speed, seed, streaming."""
 
-    mode: str = "clone"
+    mode: str = "zero_shot"
     instruction: str = ""
     speed: float = 1.0
     seed: int = 0
@@ -36,14 +46,15 @@ class Chunk:
     is_last: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferenceReport:
     """The reference analysis in plain words for the Reference panel."""
 
     duration_s: float
-    problems: list[str] = field(default_factory=list)  # things to fix (too short, clipped, ...)
-    notes: list[str] = field(default_factory=list)  # fine-print (sample rate, level, ...)
+    problems: tuple[str, ...] = ()  # things to fix (too short, clipped, ...)
+    notes: tuple[str, ...] = ()  # fine-print (sample rate, level, ...)
     suggested_window: tuple[float, float] | None = None
+    silent: bool = False  # nothing to make a voice from
 
     @property
     def ok(self) -> bool:
@@ -51,90 +62,70 @@ class ReferenceReport:
 
 
 # ---- engine -----------------------------------------------------------------------------------
-ENGINE_MODES = {"clone": "zero_shot", "cross_lingual": "cross_lingual", "instruct": "instruct"}
-
-
 def precision_choices() -> tuple[str, ...]:
     """The precision list of the model manager: the engine's own (``auto`` first)."""
-    from engine.pipeline import PRECISIONS
-
-    return PRECISIONS
+    return engine.PRECISIONS
 
 
 def precision_choice(saved: str) -> str:
     """A saved precision setting as one of :func:`precision_choices` (older settings said "float32" etc.)."""
-    from engine.errors import ConfigError
-    from engine.pipeline import precision_name
-
     try:
-        return precision_name(saved)
-    except ConfigError:
+        return engine.precision_name(saved)
+    except engine.ConfigError:
         return "auto"
 
 
 def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto") -> Any:
-    from engine import Engine
-
-    return Engine.load(Path(model_dir), device=device, dtype=precision_choice(precision))
+    return engine.Engine.load(Path(model_dir), device=device, precision=precision_choice(precision))
 
 
-def describe_engine(engine: Any) -> str:
+def describe_engine(loaded: Any) -> str:
     """"cpu · fp32" style summary for the status bar."""
-    return f"{engine.device} · {engine.precision.name}"
+    return f"{loaded.device} · {loaded.precision.name}"
 
 
 def planned_device(device: str = "auto", precision: str = "auto") -> str:
-    """Which device/precision a load with these settings would use (model manager, status bar);
-    the engine decides what "auto" means (``engine.pipeline.pick_precision``)."""
-    from engine.errors import ConfigError
-    from engine.pipeline import pick_device, pick_precision
-
+    """Which device/precision a load with these settings would use (model manager, status bar); the engine
+    decides what "auto" means (``engine.pick_precision``)."""
     try:
-        dev = pick_device(device)
-        plan = pick_precision(precision_choice(precision), dev)
-    except ConfigError as error:
+        dev = engine.pick_device(device)
+        plan = engine.pick_precision(precision_choice(precision), dev)
+    except engine.ConfigError as error:
         return f"not available: {error}"
     return f"{dev} · {plan.describe()}"
 
 
-def make_voice(engine: Any, audio: np.ndarray, sample_rate: int, transcript: str, name: str = "voice") -> Any:
-    return engine.make_voice(np.asarray(audio, np.float32), transcript, name=name, sample_rate=int(sample_rate))
+def make_voice(loaded: Any, audio: np.ndarray, sample_rate: int, transcript: str, name: str = "voice") -> Any:
+    return loaded.make_voice(np.asarray(audio, np.float32), transcript, name=name, sample_rate=int(sample_rate))
 
 
-def synthesize(engine: Any, text: str, voice: Any, direction: Direction, cancel: Any) -> Iterator[Chunk]:
-    """Iterate the engine's generator for one narration sentence, converting its chunks.
-
-    The app already split the narration, so the engine adds no pause inside one of our sentences
-    (the pause between sentences is the app's export setting).
-    """
-    from engine import SynthesisRequest
-
-    request = SynthesisRequest(text=text, voice=voice, mode=ENGINE_MODES[direction.mode],
-                               instruction=direction.instruction, speed=direction.speed, seed=direction.seed,
-                               stream=direction.streaming, sentence_pause_s=0.0)
-    for chunk in engine.synthesize(request, cancel=cancel):
+def synthesize(loaded: Any, pieces: tuple[str, ...], voice: Any, direction: Direction,
+               cancel: engine.CancelToken) -> Iterator[Chunk]:
+    """Iterate the engine's generator for one narration sentence (``pieces``: its normalised pieces from
+    :class:`SentenceSplitter`, spoken as they are), converting its chunks. The engine adds no pause inside one of
+    our sentences (the pause between sentences is the studio's export setting). The caller closes the
+    iterator when it stops early, which stops the engine's generator and its threads."""
+    request = engine.SynthesisRequest(voice=voice, pieces=tuple(pieces), mode=direction.mode,
+                                      instruction=direction.instruction, speed=direction.speed, seed=direction.seed,
+                                      stream=direction.streaming, sentence_pause_s=0.0)
+    for chunk in loaded.synthesize(request, cancel=cancel):
         yield Chunk(np.asarray(chunk.samples, dtype=np.float32).reshape(-1), int(chunk.sample_rate),
                     bool(chunk.is_last))
 
 
-def cancel_token() -> Any:
-    from engine import CancelToken
-
-    return CancelToken()
+def cancel_token() -> engine.CancelToken:
+    return engine.CancelToken()
 
 
 # ---- text ---------------------------------------------------------------------------------------
 class SentenceSplitter:
-    """Splits narration text exactly as the engine will speak it (its text frontend: normalisation
-    plus LM-sized pieces). It has its own tokenizer instance, so the GUI thread never shares the
-    engine's objects with the worker. Without a model it falls back to punctuation."""
+    """Splits narration text exactly as the engine will speak it (its text frontend: normalisation plus LM-sized
+    pieces). It has its own tokenizer instance, so the GUI thread never shares the engine's objects with the
+    worker. Building one takes seconds (the normaliser's grammars): build it off the GUI thread. Without a model
+    it falls back to punctuation."""
 
     def __init__(self, model_dir: str | Path | None = None) -> None:
-        self._frontend: Any = None
-        if model_dir:
-            from engine.frontend.text import TextFrontend
-
-            self._frontend = TextFrontend.from_model_dir(model_dir)
+        self._frontend: Any = engine.TextFrontend.from_model_dir(model_dir) if model_dir else None
 
     @property
     def exact(self) -> bool:
@@ -157,48 +148,44 @@ def _punctuation_split(text: str) -> list[str]:
 
 def fine_grained_tags() -> list[tuple[str, str, str | None]]:
     """(token, label, closing token or None) of every tag the LM knows."""
-    from engine.frontend.tokenizer import FINE_GRAINED_TAGS
-
-    return [(t.token, t.label, t.close) for t in FINE_GRAINED_TAGS]
+    return [(t.token, t.label, t.close) for t in engine.FINE_GRAINED_TAGS]
 
 
-# ---- reference audio ----------------------------------------------------------------------------
+# ---- audio ---------------------------------------------------------------------------------------
+fade = engine.fade  # the engine's seam fade (numpy only)
+
+
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    from engine.frontend.audio import load_audio as load
+    return engine.load_audio(path)
 
-    return load(path)
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """For listening only (playback of a clip at the sound card's rate): libsoxr."""
+    return engine.resample_hq(np.asarray(samples, dtype=np.float32), from_rate, to_rate)
 
 
 def analyse_reference(audio: np.ndarray, sample_rate: int) -> ReferenceReport:
-    from engine.frontend.analysis import analyse_reference as analyse
-
-    report = analyse(audio, sample_rate)
-    problems = [f.message for f in report.findings if f.severity in ("error", "warning")]
-    notes = [f.message for f in report.findings if f.severity == "info"]
+    report = engine.analyse_reference(audio, sample_rate)
+    problems = tuple(f.message for f in report.findings if f.severity in ("error", "warning"))
+    notes = tuple(f.message for f in report.findings if f.severity == "info")
+    silent = "silent" in report.codes()
     window = report.suggested_window
     if window is None and report.trim != (0.0, report.duration_s) and \
             report.trim[1] - report.trim[0] < report.duration_s - 0.05:
         window = report.trim  # no better window, but there is silence to cut
     window = (float(window[0]), float(window[1])) if window else None
-    return ReferenceReport(float(report.duration_s), problems, notes, window)
+    return ReferenceReport(float(report.duration_s), problems, notes, window, silent)
 
 
 def normalize_audio(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """RMS to -20 dBFS with the peak kept under -1 dBFS (the engine's reference normaliser)."""
-    from engine.frontend.analysis import trim_and_normalize
-
-    return trim_and_normalize(audio, sample_rate, 0.0, len(audio) / sample_rate)
+    return engine.trim_and_normalize(audio, sample_rate, 0.0, len(audio) / sample_rate)
 
 
-# ---- voices ---------------------------------------------------------------------------------------
-def voice_library(root: Path) -> Any:
-    from engine import VoiceLibrary
-
-    return VoiceLibrary(root)
+# ---- voices and models ----------------------------------------------------------------------------
+def voice_library(root: Path) -> engine.VoiceLibrary:
+    return engine.VoiceLibrary(root)
 
 
-# ---- models ---------------------------------------------------------------------------------------
 def make_tiny_model(folder: Path) -> Path:
-    from engine import make_tiny_model as make
-
-    return Path(make(folder))
+    return Path(engine.make_tiny_model(folder))

@@ -10,11 +10,12 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
+
+from engine import atomic_write_text as engine_atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Settings:
     last_voice: str = ""
     window_geometry: str = ""  # QByteArray hex of saveGeometry()
     window_state: str = ""  # QByteArray hex of saveState()
-    mode: str = "clone"
+    mode: str = "zero_shot"  # one of engine_bridge.MODES (older files may say "clone")
     speed: float = 1.0
     seed: int = 1986
     seed_locked: bool = False
@@ -103,15 +104,6 @@ def _same_kind(value: object, default: object, annotation: object) -> bool:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path so that readers see either the old or the new file, never a half."""
+    """Write text to path so that readers see either the old or the new file, never a half (user's umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    engine_atomic_write_text(path, text)

@@ -1,11 +1,17 @@
 """Timbre engine: CosyVoice 2 inference in plain PyTorch.
 
-Public API (what the app and the CLI use)::
+Public API (what the studio, the CLI and the server use)::
 
     from engine import Engine, SynthesisRequest, VoiceLibrary, CancelToken
+
+Everything heavier than the voice library and the errors (torch and the networks) is imported on first use,
+so that ``timbre voices list`` or the studio's download dialog start fast.
 """
 from __future__ import annotations
 
+import importlib
+
+from .atomic import WriteError, atomic_write, atomic_write_text
 from .errors import (
     NEVER_CANCELLED,
     AudioInputError,
@@ -17,6 +23,7 @@ from .errors import (
     GenerationError,
     InputError,
     ModelFolderError,
+    NonFiniteError,
     OnnxModelError,
     TextInputError,
     TimbreError,
@@ -25,26 +32,31 @@ from .errors import (
 from .hub import DEFAULT_REPO_ID, DownloadProgress, download_model, verify_model_folder
 from .voices import Voice, VoiceInfo, VoiceLibrary
 
-_LAZY = {"Engine", "SynthesisRequest", "AudioChunk", "ChunkTimings", "Watchdog", "MODES", "make_tiny_model"}
+# name -> module that defines it (imported when the name is first used)
+_LAZY = {
+    **dict.fromkeys(("Engine", "SynthesisRequest", "AudioChunk", "Mode", "MODES", "Runtime", "Download"),
+                    ".engine"),
+    **dict.fromkeys(("ChunkTimings", "FlowMode", "FinalCall"), ".token2wav"),
+    "Watchdog": ".watchdog",
+    **dict.fromkeys(("PRECISIONS", "Precision", "pick_device", "pick_precision", "precision_name"), ".precision"),
+    "make_tiny_model": ".tiny",
+    "fade": ".seams",
+    **dict.fromkeys(("TextFrontend", "reference_text_normalize"), ".frontend.text"),
+    "FINE_GRAINED_TAGS": ".frontend.tokenizer",
+    **dict.fromkeys(("load_audio", "resample_hq"), ".frontend.audio"),
+    **dict.fromkeys(("analyse_reference", "trim_and_normalize"), ".frontend.analysis"),
+}
 
 
 def __getattr__(name: str):
-    # The pipeline pulls in torch and every network module; import it only when used, so that
-    # `timbre voices list` or the download dialog start fast.
     if name in _LAZY:
-        if name == "make_tiny_model":
-            from .tiny import make_tiny_model
-
-            return make_tiny_model
-        from . import pipeline
-
-        return getattr(pipeline, name)
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 
-__all__ = sorted(_LAZY | {
+__all__ = sorted(set(_LAZY) | {
     "AudioInputError", "Cancelled", "CheckpointError", "ConfigError", "DownloadError", "GenerationError",
-    "InputError", "ModelFolderError", "NEVER_CANCELLED", "OnnxModelError", "TextInputError", "TimbreError", "VoiceLibraryError",
-    "DEFAULT_REPO_ID", "CancelToken", "DownloadProgress", "download_model", "verify_model_folder",
-    "Voice", "VoiceInfo", "VoiceLibrary",
+    "InputError", "ModelFolderError", "NEVER_CANCELLED", "NonFiniteError", "OnnxModelError", "TextInputError",
+    "TimbreError", "VoiceLibraryError", "DEFAULT_REPO_ID", "CancelToken", "DownloadProgress", "download_model",
+    "verify_model_folder", "Voice", "VoiceInfo", "VoiceLibrary", "WriteError", "atomic_write", "atomic_write_text",
 })

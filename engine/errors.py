@@ -48,6 +48,17 @@ class GenerationError(TimbreError):
     """Generation went wrong (for example a runaway LM stopped by the watchdog)."""
 
 
+class NonFiniteError(GenerationError):
+    """A network produced NaN or infinite values; they never reach the player or an encoder."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        super().__init__(
+            f"The {stage} produced invalid values (NaN or infinity), so no audio was made. The model files may be "
+            "damaged (verify or download the model again), the voice may be broken (make it again from its clip), "
+            "or a 16-bit precision overflowed on this GPU (pick bf16 or fp32 in Models…).")
+
+
 class Cancelled(TimbreError):
     """The request was cancelled by the caller."""
 

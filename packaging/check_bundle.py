@@ -45,7 +45,7 @@ REQUIRED_LINUX = [
 
 FORBIDDEN = [
     "tests/*", "*/tests/fixtures/*", "resources/screenshots/*",
-    "engine/parity/*", "app/tools/*",
+    "engine/parity/*", "engine/bench/*", "app/tools/*",
     "pytest/*", "_pytest/*", "hypothesis/*", "pytestqt/*", "PyInstaller/*",
     "torch/include/*", "torch/test/*", "torch/share/*", "onnx/backend/test/*",
     "*libQt6Qml*", "*libQt6Quick*", "*libQt6WebEngine*", "*libQt63D*", "*libQt6Designer*",

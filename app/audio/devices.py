@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from engine.errors import TimbreError
+from engine import TimbreError
 
 
 class AudioDeviceError(TimbreError):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import engine_bridge as bridge
 from .devices import AudioDeviceError, sounddevice
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,13 @@ def required_prebuffer(rtf: float | None, remaining_s: float, floor_s: float = M
 
 
 def fade(samples: np.ndarray, sample_rate: int, fade_in: bool, fade_out: bool) -> np.ndarray:
-    """A copy of ``samples`` with raised-cosine ramps at the requested ends."""
+    """A copy of ``samples`` with the engine's raised-cosine ramps (``FADE_S``) at the requested ends."""
     out = np.asarray(samples, dtype=np.float32).copy()
     n = min(len(out) // 2, int(FADE_S * sample_rate))
-    if n <= 0:
-        return out
-    ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n, dtype=np.float32))).astype(np.float32)
     if fade_in:
-        out[:n] *= ramp
+        out = bridge.fade(out, n, fade_in=True)
     if fade_out:
-        out[-n:] *= ramp[::-1]
+        out = bridge.fade(out, n, fade_in=False)
     return out
 
 

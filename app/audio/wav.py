@@ -1,15 +1,12 @@
-"""WAV reading/writing for the app: atomic export (temp file + rename) and narration assembly."""
+"""Narration assembly and WAV export for the studio (files written atomically with the user's umask)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 
-from engine.errors import AudioInputError
+from engine import atomic_write
 
 EXPORT_RATE = 24000
 
@@ -22,15 +19,8 @@ def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int = EXPORT_
     data = np.asarray(samples, dtype=np.float32).reshape(-1)
     if not float32:
         data = np.clip(data, -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.part", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, data, sample_rate, subtype="FLOAT" if float32 else "PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: sf.write(tmp, data, sample_rate, subtype="FLOAT" if float32 else "PCM_16",
+                                                   format="WAV"), suffix=".wav")
 
 
 def join_with_pauses(parts: list[np.ndarray], sample_rate: int, pause_ms: int) -> np.ndarray:
@@ -42,22 +32,3 @@ def join_with_pauses(parts: list[np.ndarray], sample_rate: int, pause_ms: int) -
             out.append(gap)
         out.append(np.asarray(part, dtype=np.float32).reshape(-1))
     return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Read any soundfile-readable file as float32 mono; typed error naming the file otherwise."""
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as error:
-        raise AudioInputError(
-            f"Cannot read '{Path(path).name}' as audio ({error}). Use a WAV, FLAC or OGG file."
-        ) from error
-    if data.shape[0] == 0:
-        raise AudioInputError(f"'{Path(path).name}' contains no audio. Pick another file.")
-    return data.mean(axis=1).astype(np.float32), int(rate)
-
-
-def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    if from_rate == to_rate:
-        return np.asarray(samples, dtype=np.float32)
-    return soxr.resample(np.asarray(samples, dtype=np.float32), from_rate, to_rate).astype(np.float32)

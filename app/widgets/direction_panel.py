@@ -35,7 +35,7 @@ class DirectionPanel(QGroupBox):
         self.mode_buttons: dict[str, QToolButton] = {}
         mode_row = QHBoxLayout()
         mode_row.setSpacing(0)
-        tips = {"clone": "Speak like the reference, continuing its transcript (needs the transcript)",
+        tips = {"zero_shot": "Speak like the reference, continuing its transcript (needs the transcript)",
                 "cross_lingual": "Keep the voice, ignore the transcript (other languages, no transcript)",
                 "instruct": "Keep the voice and follow the instruction below"}
         for i, mode in enumerate(bridge.MODES):
@@ -49,7 +49,7 @@ class DirectionPanel(QGroupBox):
             self.mode_group.addButton(b, i)
             self.mode_buttons[mode] = b
             mode_row.addWidget(b)
-        self.mode_buttons["clone"].setChecked(True)
+        self.mode_buttons["zero_shot"].setChecked(True)
         self.mode_group.idToggled.connect(self._mode_toggled)
 
         self.group_combo = QComboBox()
@@ -134,8 +134,7 @@ class DirectionPanel(QGroupBox):
         return bridge.MODES[max(0, self.mode_group.checkedId())]
 
     def set_mode(self, mode: str) -> None:
-        if mode in self.mode_buttons:
-            self.mode_buttons[mode].setChecked(True)
+        self.mode_buttons[bridge.mode_value(mode)].setChecked(True)
 
     def direction(self, seed: int | None = None) -> bridge.Direction:
         instruction = self.instruction.toPlainText().strip() if self.mode == "instruct" else ""

@@ -1,11 +1,11 @@
 """The studio window: reference + voices on the left, direction and narration in the centre, the
 transport at the bottom, device/precision in the status bar. It wires the widgets to the engine
-thread, the player and the settings; it does no audio or model work itself."""
+thread, the generation session, the player and the settings; it does no audio or model work itself."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,18 @@ from PySide6.QtWidgets import (
     QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget,
 )
 
-from engine.errors import TimbreError
+from engine import TimbreError
 
 from .. import autosave
 from .. import engine_bridge as bridge
 from ..audio import devices
-from ..audio.player import StreamPlayer, required_prebuffer
+from ..audio.player import StreamPlayer
 from ..audio.wav import join_with_pauses, write_wav_atomic
-from ..narration import Narration, Take
+from ..narration import Narration
 from ..resources import icon_path, load_presets
+from ..session import GenerationSession, Metrics
 from ..settings import Settings
-from ..workers.synthesis_worker import EngineThread, JobStats
+from ..workers.synthesis_worker import EngineReady, EngineThread, JobEnded, JobStats, Outcome, VoiceResult
 from .direction_panel import DirectionPanel
 from .model_manager import ModelManagerDialog
 from .narration_editor import NarrationEditor
@@ -37,14 +38,20 @@ from .settings_dialog import SettingsDialog
 from .voice_library import VoiceLibraryPanel
 
 log = logging.getLogger(__name__)
-CHARS_PER_SECOND = 14.0  # rough speaking rate, only used to predict how much audio is still to come
 AUTOSAVE_MS = 1000
 
 
+class EngineState(str, enum.Enum):
+    NONE = "none"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class MainWindow(QMainWindow):
-    engineStateChanged = Signal(str)  # "loading", "ready", "failed", "none"  # noqa: N815
+    engineStateChanged = Signal(object)  # EngineState  # noqa: N815
     voiceSaved = Signal(str)  # noqa: N815
-    generationFinished = Signal(str)  # "finished", "cancelled", "failed"  # noqa: N815
+    generationFinished = Signal(object)  # Outcome  # noqa: N815
     errorShown = Signal(str, str)  # noqa: N815
 
     def __init__(self, settings: Settings, library: Any, engine_thread: EngineThread | None = None,
@@ -53,22 +60,19 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.library = library
         self.engine_thread = engine_thread or EngineThread(self)
-        self.engine_state = "none"
+        self.engine_state = EngineState.NONE
         self.engine_summary = ""
         self.narration = Narration()
         self.splitter_text = bridge.SentenceSplitter()
         self.player = StreamPlayer(bridge.OUTPUT_RATE, devices.resolve(settings.output_device, "output"))
+        self.session = GenerationSession(self.engine_thread, self.player, self.narration,
+                                         lambda: devices.resolve(self.settings.output_device, "output"), self)
         self.voice_name = ""
         self._voice_cache: dict[str, Any] = {}
         self.locked_voice = ""
-        self._job: int | None = None
-        self._job_started = 0.0
-        self._job_remaining_chars = 0
-        self._last_rtf: float | None = None
         self._pending_voice: dict[int, tuple[str, str, dict]] = {}
         self._model_dialog: ModelManagerDialog | None = None
         self.last_error: tuple[str, str] | None = None
-        self.last_stats: JobStats | None = None
         self.exported: list[Path] = []
         self._shut_down = False
 
@@ -199,14 +203,12 @@ class MainWindow(QMainWindow):
         w.engineLoading.connect(self._engine_loading)
         w.engineReady.connect(self._engine_ready)
         w.engineFailed.connect(self._engine_failed)
-        w.voiceMade.connect(self._voice_made)
-        w.voiceFailed.connect(self._voice_failed)
-        w.sentenceStarted.connect(self._sentence_started)
-        w.chunkReady.connect(self._chunk_ready)
-        w.sentenceFinished.connect(self._sentence_finished)
-        w.jobFinished.connect(self._job_finished)
-        w.jobFailed.connect(self._job_failed)
-        w.jobCancelled.connect(self._job_cancelled)
+        w.voiceDone.connect(self._voice_done)
+        self.session.sentenceActive.connect(self.sentences.set_active)
+        self.session.takeAdded.connect(self._take_added)
+        self.session.metricsChanged.connect(self._show_metrics)
+        self.session.ended.connect(self._generation_ended)
+        self.session.playbackFailed.connect(lambda message: self.show_error("Cannot play", message))
 
     def _restore(self) -> None:
         s = self.settings
@@ -239,30 +241,27 @@ class MainWindow(QMainWindow):
         return True
 
     def _engine_loading(self, _model_dir: str) -> None:
-        self._set_engine_state("loading", "")
+        self._set_engine_state(EngineState.LOADING, "")
 
-    def _engine_ready(self, summary: str) -> None:
-        self._set_engine_state("ready", summary)
+    def _engine_ready(self, ready: EngineReady) -> None:
+        self.splitter_text = ready.splitter  # built on the engine thread (it takes seconds)
+        self._set_engine_state(EngineState.READY, ready.summary)
 
-    def _set_engine_state(self, state: str, summary: str) -> None:
+    def _set_engine_state(self, state: EngineState, summary: str) -> None:
         self.engine_state = state
         self.engine_summary = summary
         name = Path(self.settings.model_dir).name if self.settings.model_dir else "no model"
-        text = {"loading": f"Loading {name}…", "ready": f"Model: {name}", "failed": "Model failed to load",
-                "none": "No model"}[state]
+        text = {EngineState.LOADING: f"Loading {name}…", EngineState.READY: f"Model: {name}",
+                EngineState.FAILED: "Model failed to load", EngineState.NONE: "No model"}[state]
         self.model_label.setText(text)
         self.device_label.setText(summary or bridge.planned_device(self.settings.device, self.settings.precision))
-        if state == "ready":
+        if state is EngineState.READY:
             self.statusBar().showMessage("Ready.", 3000)
-            try:
-                self.splitter_text = bridge.SentenceSplitter(self.settings.model_dir)
-            except TimbreError as error:
-                log.warning("sentence splitter: %s", error)
             self._resplit()
         self.engineStateChanged.emit(state)
 
     def _engine_failed(self, message: str) -> None:
-        self._set_engine_state("failed", "")
+        self._set_engine_state(EngineState.FAILED, "")
         self.show_error("The model could not be loaded",
                         f"{message}\n\nOpen Tools → Models… to download it again or choose another folder.")
 
@@ -283,7 +282,7 @@ class MainWindow(QMainWindow):
 
     # ---- voices ----------------------------------------------------------------------------
     def save_voice(self, name: str, audio: np.ndarray, sample_rate: int, transcript: str) -> None:
-        if self.engine_state != "ready":
+        if self.engine_state is not EngineState.READY:
             self.show_error("The model is not ready", "A voice is made with the model. Load a model first "
                             "(Tools → Models…), then press Save voice again.")
             return
@@ -293,8 +292,12 @@ class MainWindow(QMainWindow):
         self._pending_voice[request] = (name, self.reference.source_name, notes)
         self.statusBar().showMessage(f"Making voice “{name}”…")
 
-    def _voice_made(self, request: int, voice: Any) -> None:
-        name, source, notes = self._pending_voice.pop(request, ("voice", "", {}))
+    def _voice_done(self, result: VoiceResult) -> None:
+        name, source, notes = self._pending_voice.pop(result.request_id, ("voice", "", {}))
+        if result.error:
+            self.show_error(f"Cannot make the voice “{name}”", result.error)
+            return
+        voice = result.voice
         if dataclasses.is_dataclass(voice):
             fields = {f.name for f in dataclasses.fields(voice)}
             changes = {k: v for k, v in {"name": name, "source_clip": source, "notes": notes}.items() if k in fields}
@@ -309,10 +312,6 @@ class MainWindow(QMainWindow):
         self.voices.refresh(select=info.name)
         self.statusBar().showMessage(f"Saved voice “{info.name}”.", 4000)
         self.voiceSaved.emit(info.name)
-
-    def _voice_failed(self, request: int, message: str) -> None:
-        name, _, _ = self._pending_voice.pop(request, ("voice", "", {}))
-        self.show_error(f"Cannot make the voice “{name}”", message)
 
     def _voice_selected(self, name: str) -> None:
         self.voice_name = name
@@ -345,7 +344,7 @@ class MainWindow(QMainWindow):
             return
         if self.narration.set_sentences(parts):
             self.sentences.refresh()
-        if self.narration.done_count == 0 and self._job is None:
+        if self.narration.done_count == 0 and not self.session.generating:
             self.locked_voice = ""
             self._update_banner()
         self.bar.set_progress(self.narration.done_count, len(self.narration.sentences))
@@ -359,8 +358,8 @@ class MainWindow(QMainWindow):
     # ---- generation ------------------------------------------------------------------------
     def _ready_to_generate(self) -> str | None:
         """The voice name to use, or None after telling the user what is missing."""
-        if self.engine_state != "ready":
-            what = "is still loading; wait a moment" if self.engine_state == "loading" else \
+        if self.engine_state is not EngineState.READY:
+            what = "is still loading; wait a moment" if self.engine_state is EngineState.LOADING else \
                 "is not loaded. Open Tools → Models… to download or choose one"
             self.show_error("The model is not ready", f"The model {what}.")
             return None
@@ -399,108 +398,54 @@ class MainWindow(QMainWindow):
         except TimbreError as error:
             self.show_error("Cannot load the voice", str(error))
             return None
-        self.stop()
-        items = [(i, self.narration.sentences[i].text, self.direction.next_seed()) for i in indices]
-        direction = self.direction.direction()
+        # The list shows the engine's own pieces (the splitter normalised them): spoken as they are.
+        pieces = {i: (self.narration.sentences[i].text,) for i in indices}
+        seeds = [self.direction.next_seed() for _ in indices]
         self.locked_voice = name
         self._update_banner()
-        self._job_remaining_chars = sum(len(t) for _, t, _ in items)
-        self._job_started = time.perf_counter()
-        self._job_direction = direction
-        self.player.device = devices.resolve(self.settings.output_device, "output")
-        self.player.begin()
-        self.player.set_prebuffer(required_prebuffer(self._last_rtf, self._job_remaining_chars / CHARS_PER_SECOND))
-        self._job = self.engine_thread.submit(items, voice, name, direction)
-        self._job_texts = {i: t for i, t, _ in items}
+        job = self.session.generate(indices, pieces, seeds, voice, name, self.direction.direction())
         self.bar.set_busy(True)
         self.bar.set_metrics(None, None, None)
         self.bar.latency_label.setText("first audio …")
-        self.statusBar().showMessage(f"Generating {len(items)} sentence(s)…")
-        return self._job
+        self.statusBar().showMessage(f"Generating {len(indices)} sentence(s)…")
+        return job
 
-    def _sentence_started(self, job: int, index: int) -> None:
-        if job == self._job:
-            self.sentences.set_active(index)
+    def _take_added(self, _index: int) -> None:
+        self.bar.set_progress(self.narration.done_count, len(self.narration.sentences))
 
-    def _chunk_ready(self, job: int, index: int, samples: np.ndarray, last: bool, rtf: float) -> None:
-        if job != self._job:
-            return
-        if len(samples) and self.bar.latency_label.text() == "first audio …":
-            self.bar.set_metrics(time.perf_counter() - self._job_started, None, None)
-        if len(samples):
-            self._last_rtf = rtf
-            self._job_remaining_chars = max(0, self._job_remaining_chars - int(len(samples) / self.player.sample_rate * CHARS_PER_SECOND))
-        if self._job_direction.streaming or last:
-            try:
-                self.player.feed(samples, utterance_end=last)
-                self.player.set_prebuffer(required_prebuffer(rtf, self._job_remaining_chars / CHARS_PER_SECOND))
-            except TimbreError as error:
-                self.show_error("Cannot play", str(error))
-        self.bar.set_metrics(None, rtf, self.player.buffered_seconds)
+    def _show_metrics(self, metrics: Metrics) -> None:
+        self.bar.set_metrics(metrics.first_audio_s, metrics.rtf, metrics.buffered_s)
 
-    def _sentence_finished(self, job: int, index: int, audio: np.ndarray, seed: int) -> None:
-        if job != self._job:
-            return
-        text = self._job_texts.get(index, "")
-        sentences = self.narration.sentences
-        if not (0 <= index < len(sentences) and sentences[index].text == text):
-            index = next((i for i, s in enumerate(sentences) if s.text == text), -1)
-        if index >= 0:
-            d = self._job_direction
-            sentences[index].add(Take(audio, bridge.OUTPUT_RATE, seed, d.mode, d.instruction, self.locked_voice))
-        self.sentences.set_active(None)
-        self.bar.set_progress(self.narration.done_count, len(sentences))
-
-    def _job_finished(self, job: int, stats: JobStats) -> None:
-        if job != self._job:
-            return
-        self._job = None
-        self.last_stats = stats
-        try:
-            self.player.end()
-        except TimbreError as error:
-            self.show_error("Cannot play", str(error))
+    def _generation_ended(self, event: JobEnded) -> None:
         self.bar.set_busy(False)
-        self.bar.set_metrics(stats.first_audio_s, stats.rtf, None)
-        self.statusBar().showMessage(f"Done: {stats.audio_s:.1f} s of audio in {stats.compute_s:.1f} s.", 6000)
-        self.generationFinished.emit("finished")
-
-    def _job_failed(self, job: int, message: str) -> None:
-        if job != self._job:
-            return
-        self._job = None
-        self.player.stop()
-        self.sentences.set_active(None)
-        self.bar.set_busy(False)
-        self.show_error("Generation failed", message)
-        self.generationFinished.emit("failed")
-
-    def _job_cancelled(self, job: int) -> None:
-        if job != self._job:
-            return
-        self._job = None
-        self.sentences.set_active(None)
-        self.bar.set_busy(False)
-        self.statusBar().showMessage("Stopped.", 3000)
-        self.generationFinished.emit("cancelled")
+        if event.outcome is Outcome.FINISHED:
+            stats = event.stats
+            self.bar.set_metrics(stats.first_audio_s, stats.rtf, None)
+            self.statusBar().showMessage(f"Done: {stats.audio_s:.1f} s of audio in {stats.compute_s:.1f} s.", 6000)
+        elif event.outcome is Outcome.FAILED:
+            self.show_error("Generation failed", event.message)
+        else:
+            self.statusBar().showMessage("Stopped.", 3000)
+        self.generationFinished.emit(event.outcome)
 
     @property
     def generating(self) -> bool:
-        return self._job is not None
+        return self.session.generating
+
+    @property
+    def last_stats(self) -> JobStats | None:
+        return self.session.last_stats
 
     def stop(self) -> None:
         """Stop generation and playback at once."""
-        self.engine_thread.cancel()
-        self.player.stop()
+        self.session.stop()
 
     # ---- playback --------------------------------------------------------------------------
     def play_clip(self, audio: np.ndarray, sample_rate: int) -> None:
-        from ..audio.wav import resample
-
         self.stop()
         try:
             self.player.device = devices.resolve(self.settings.output_device, "output")
-            self.player.play(resample(audio, sample_rate, self.player.sample_rate))
+            self.player.play(bridge.resample(audio, sample_rate, self.player.sample_rate))
         except TimbreError as error:
             self.show_error("Cannot play", str(error))
 
@@ -518,8 +463,9 @@ class MainWindow(QMainWindow):
                        self.narration.sample_rate)
 
     def _update_buffer(self) -> None:
-        if self.player.is_active:
-            self.bar.set_metrics(None, None, self.player.buffered_seconds)
+        metrics = self.session.buffer_metrics()
+        if metrics is not None:
+            self._show_metrics(metrics)
 
     # ---- export ----------------------------------------------------------------------------
     def _ask_path(self, suggested: str) -> Path | None:

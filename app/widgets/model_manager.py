@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
-from engine.errors import TimbreError
+from engine import TimbreError
 
 from .. import engine_bridge as bridge
 from ..settings import data_dir

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QSizePolicy, QVBoxLayout, QWidget,
 )
 
-from engine.errors import TimbreError
+from engine import TimbreError
 
 from .. import engine_bridge as bridge
 from ..audio import devices
@@ -252,7 +252,7 @@ class ReferencePanel(QGroupBox):
         try:
             self.report = bridge.analyse_reference(self.audio, self.sample_rate)
         except TimbreError as error:
-            self.report = bridge.ReferenceReport(len(self.audio) / self.sample_rate, [str(error)])
+            self.report = bridge.ReferenceReport(len(self.audio) / self.sample_rate, (str(error),))
         self.waveform.set_suggested(self.report.suggested_window)
         self.analysis_label.setText(self._report_html(self.report))
         self._update_enabled()

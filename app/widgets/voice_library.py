@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QMessageBox, QPushButton, QVBoxLayout, QWidget,
 )
 
-from engine.errors import TimbreError
+from engine import TimbreError
 
 VOICE_FILTER = "Timbre voice (*.safetensors)"
 

@@ -8,7 +8,7 @@ import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine.errors import Cancelled
+from engine import Cancelled
 
 from .synthesis_worker import user_message
 

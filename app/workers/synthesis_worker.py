@@ -1,13 +1,15 @@
 """The engine's home: one QObject on its own QThread that owns the Engine and iterates its generator.
 
-The GUI never touches the engine: it sends requests through :class:`EngineThread`'s signals
-(queued into the worker thread) and gets results back as signals (queued into the GUI thread).
-While a generation runs the worker's event loop is busy iterating, so cancellation does not go
-through the queue: :meth:`EngineThread.cancel` sets the job's thread-safe token directly and the
-engine stops between steps.
+The GUI never touches the engine: it sends requests through :class:`EngineThread`'s signals (queued into the
+worker thread) and gets results back as signals carrying small frozen values (queued into the GUI thread).
+While a generation runs the worker's event loop is busy iterating, so cancellation does not go through the
+queue: :meth:`EngineThread.cancel` sets the job's thread-safe token directly and the engine stops between
+steps; the worker then closes the engine's generator, which stops its threads.
 """
 from __future__ import annotations
 
+import contextlib
+import enum
 import itertools
 import logging
 import time
@@ -18,24 +20,76 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine.errors import Cancelled, TimbreError
+from engine import Cancelled, CancelToken, TimbreError
 
 from .. import engine_bridge as bridge
 
 log = logging.getLogger(__name__)
 _job_ids = itertools.count(1)
+NO_MODEL = "No model is loaded. Open Tools → Models… and download or pick one."
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One sentence of a job: its index in the narration, its normalised pieces, its seed."""
+
+    index: int
+    pieces: tuple[str, ...]
+    seed: int
 
 
 @dataclass(frozen=True)
 class SynthesisJob:
-    """Generate ``items`` = [(sentence index, text, seed)] with one voice and one direction."""
+    """Generate ``items`` with one voice and one direction (its seed is each item's)."""
 
     job_id: int
-    items: tuple[tuple[int, str, int], ...]
+    items: tuple[JobItem, ...]
     voice: Any
     voice_name: str
     direction: bridge.Direction
-    cancel: Any  # engine.hub.CancelToken, set from the GUI thread
+    cancel: CancelToken  # set from the GUI thread
+
+
+# ---- what the worker reports (each signal carries one of these) ------------------------------------
+@dataclass(frozen=True)
+class EngineReady:
+    summary: str  # "cpu · fp32"
+    splitter: bridge.SentenceSplitter  # built here, off the GUI thread (it takes seconds)
+
+
+@dataclass(frozen=True)
+class VoiceResult:
+    request_id: int
+    voice: Any = None
+    error: str = ""  # a sentence for the user when the voice could not be made
+
+
+@dataclass(frozen=True)
+class SentenceStarted:
+    job_id: int
+    index: int
+
+
+@dataclass(frozen=True)
+class ChunkReady:
+    job_id: int
+    index: int
+    samples: np.ndarray  # float32 mono, OUTPUT_RATE
+    rtf: float  # compute seconds per second of audio so far in this job
+
+
+@dataclass(frozen=True)
+class SentenceFinished:
+    job_id: int
+    index: int
+    audio: np.ndarray  # the whole sentence
+    seed: int
+
+
+class Outcome(str, enum.Enum):
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -44,6 +98,14 @@ class JobStats:
     rtf: float | None  # compute seconds per second of audio produced
     audio_s: float
     compute_s: float
+
+
+@dataclass(frozen=True)
+class JobEnded:
+    job_id: int
+    outcome: Outcome
+    stats: JobStats | None = None
+    message: str = ""  # why it failed
 
 
 def user_message(error: BaseException) -> str:
@@ -58,17 +120,14 @@ def user_message(error: BaseException) -> str:
 
 
 class SynthesisWorker(QObject):
-    engineLoading = Signal(str)  # noqa: N815
-    engineReady = Signal(str)  # summary "cpu · fp32"  # noqa: N815
+    engineLoading = Signal(str)  # noqa: N815 - model folder
+    engineReady = Signal(object)  # EngineReady  # noqa: N815
     engineFailed = Signal(str)  # noqa: N815
-    voiceMade = Signal(int, object)  # request id, voice  # noqa: N815
-    voiceFailed = Signal(int, str)  # noqa: N815
-    sentenceStarted = Signal(int, int)  # job, sentence index  # noqa: N815
-    chunkReady = Signal(int, int, object, bool, float)  # job, index, samples, last of sentence, rtf  # noqa: N815
-    sentenceFinished = Signal(int, int, object, int)  # job, index, full audio, seed  # noqa: N815
-    jobFinished = Signal(int, object)  # job, JobStats  # noqa: N815
-    jobFailed = Signal(int, str)  # noqa: N815
-    jobCancelled = Signal(int)  # noqa: N815
+    voiceDone = Signal(object)  # VoiceResult  # noqa: N815
+    sentenceStarted = Signal(object)  # SentenceStarted  # noqa: N815
+    chunkReady = Signal(object)  # ChunkReady  # noqa: N815
+    sentenceFinished = Signal(object)  # SentenceFinished  # noqa: N815
+    jobEnded = Signal(object)  # JobEnded  # noqa: N815
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,69 +138,82 @@ class SynthesisWorker(QObject):
         self.engineLoading.emit(model_dir)
         self.engine = None
         try:
-            engine = bridge.load_engine(model_dir, device, precision)
+            loaded = bridge.load_engine(model_dir, device, precision)
+            splitter = bridge.SentenceSplitter(model_dir)
         except Exception as error:  # noqa: BLE001 - every failure must reach the user, not kill the thread
             log.error("engine load failed: %s", traceback.format_exc())
             self.engineFailed.emit(user_message(error))
             return
-        self.engine = engine
-        self.engineReady.emit(bridge.describe_engine(engine))
+        self.engine = loaded
+        self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), splitter))
 
     @Slot(int, object, int, str, str)
     def make_voice(self, request_id: int, audio: object, sample_rate: int, transcript: str, name: str) -> None:
         if self.engine is None:
-            self.voiceFailed.emit(request_id, "No model is loaded. Open Models… and download or pick one.")
+            self.voiceDone.emit(VoiceResult(request_id, error=NO_MODEL))
             return
         try:
             voice = bridge.make_voice(self.engine, np.asarray(audio, np.float32), sample_rate, transcript, name)
         except Exception as error:  # noqa: BLE001 - see load
             log.error("make_voice failed: %s", traceback.format_exc())
-            self.voiceFailed.emit(request_id, user_message(error))
+            self.voiceDone.emit(VoiceResult(request_id, error=user_message(error)))
             return
-        self.voiceMade.emit(request_id, voice)
+        self.voiceDone.emit(VoiceResult(request_id, voice))
 
     @Slot(object)
     def run_job(self, job: SynthesisJob) -> None:
-        cancel = job.cancel
         if self.engine is None:
-            self.jobFailed.emit(job.job_id, "No model is loaded. Open Models… and download or pick one.")
+            self.jobEnded.emit(JobEnded(job.job_id, Outcome.FAILED, message=NO_MODEL))
             return
-        start = time.perf_counter()
-        first_audio: float | None = None
-        audio_s = 0.0
+        clock = _JobClock()
         try:
-            for index, text, seed in job.items:
-                if cancel is not None and cancel.cancelled:
-                    raise Cancelled("Generation was cancelled.")
-                self.sentenceStarted.emit(job.job_id, index)
-                direction = bridge.Direction(job.direction.mode, job.direction.instruction,
-                                             job.direction.speed, seed, job.direction.streaming)
-                pieces: list[np.ndarray] = []
-                chunks = bridge.synthesize(self.engine, text, job.voice, direction, cancel)
-                for chunk in chunks:
-                    if cancel is not None and cancel.cancelled:
-                        raise Cancelled("Generation was cancelled.")
-                    now = time.perf_counter()
-                    if first_audio is None:
-                        first_audio = now - start
-                    audio_s += len(chunk.samples) / chunk.sample_rate
-                    rtf = (now - start) / audio_s if audio_s > 0 else 0.0
-                    pieces.append(chunk.samples)
-                    self.chunkReady.emit(job.job_id, index, chunk.samples, False, rtf)
-                full = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-                self.chunkReady.emit(job.job_id, index, np.zeros(0, np.float32), True,
-                                     (time.perf_counter() - start) / max(audio_s, 1e-6))
-                self.sentenceFinished.emit(job.job_id, index, full, seed)
+            for item in job.items:
+                job.cancel.raise_if_cancelled("Generation")
+                self.sentenceStarted.emit(SentenceStarted(job.job_id, item.index))
+                self._sentence(job, item, clock)
         except Cancelled:
-            self.jobCancelled.emit(job.job_id)
+            self.jobEnded.emit(JobEnded(job.job_id, Outcome.CANCELLED))
             return
         except Exception as error:  # noqa: BLE001 - see load
             log.error("generation failed: %s", traceback.format_exc())
-            self.jobFailed.emit(job.job_id, user_message(error))
+            self.jobEnded.emit(JobEnded(job.job_id, Outcome.FAILED, message=user_message(error)))
             return
-        compute = time.perf_counter() - start
-        self.jobFinished.emit(job.job_id, JobStats(first_audio, compute / audio_s if audio_s else None,
-                                                   audio_s, compute))
+        self.jobEnded.emit(JobEnded(job.job_id, Outcome.FINISHED, clock.stats()))
+
+    def _sentence(self, job: SynthesisJob, item: JobItem, clock: "_JobClock") -> None:
+        direction = bridge.Direction(job.direction.mode, job.direction.instruction, job.direction.speed, item.seed,
+                                     job.direction.streaming)
+        pieces: list[np.ndarray] = []
+        # closing(): on a cancel or an error the engine's generator is closed here, which stops its threads.
+        with contextlib.closing(bridge.synthesize(self.engine, item.pieces, job.voice, direction, job.cancel)) as gen:
+            for chunk in gen:
+                job.cancel.raise_if_cancelled("Generation")
+                clock.add(len(chunk.samples) / chunk.sample_rate)
+                pieces.append(chunk.samples)
+                self.chunkReady.emit(ChunkReady(job.job_id, item.index, chunk.samples, clock.rtf()))
+        full = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        self.sentenceFinished.emit(SentenceFinished(job.job_id, item.index, full, item.seed))
+
+
+class _JobClock:
+    """When the job started, when its first audio came, how much audio it made."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first_audio: float | None = None
+        self.audio_s = 0.0
+
+    def add(self, seconds: float) -> None:
+        if self.first_audio is None:
+            self.first_audio = time.perf_counter() - self.start
+        self.audio_s += seconds
+
+    def rtf(self) -> float:
+        return (time.perf_counter() - self.start) / self.audio_s if self.audio_s > 0 else 0.0
+
+    def stats(self) -> JobStats:
+        compute = time.perf_counter() - self.start
+        return JobStats(self.first_audio, compute / self.audio_s if self.audio_s else None, self.audio_s, compute)
 
 
 class EngineThread(QObject):
@@ -161,12 +233,8 @@ class EngineThread(QObject):
         self._make_voice.connect(self.worker.make_voice)
         self._run.connect(self.worker.run_job)
         self.thread.start()
-        self._token: Any = None
+        self._token: CancelToken | None = None
         self._voice_ids = itertools.count(1)
-        self.busy_job: int | None = None
-        self.worker.jobFinished.connect(self._job_done)
-        self.worker.jobFailed.connect(self._job_done)
-        self.worker.jobCancelled.connect(self._job_done)
 
     def load(self, model_dir: str, device: str = "auto", precision: str = "auto") -> None:
         self._load.emit(model_dir, device, precision)
@@ -176,23 +244,17 @@ class EngineThread(QObject):
         self._make_voice.emit(request_id, audio, sample_rate, transcript, name)
         return request_id
 
-    def submit(self, items: list[tuple[int, str, int]], voice: Any, voice_name: str,
-               direction: bridge.Direction) -> int:
+    def submit(self, items: list[JobItem], voice: Any, voice_name: str, direction: bridge.Direction) -> int:
         """Queue a generation; returns its job id. One job at a time: cancel the previous first."""
         self.cancel()
         self._token = bridge.cancel_token()
         job = SynthesisJob(next(_job_ids), tuple(items), voice, voice_name, direction, self._token)
-        self.busy_job = job.job_id
         self._run.emit(job)
         return job.job_id
 
     def cancel(self) -> None:
         if self._token is not None:
             self._token.cancel()
-
-    def _job_done(self, job_id: int, *_: object) -> None:
-        if self.busy_job == job_id:
-            self.busy_job = None
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel, stop the thread's loop, and wait for it (closing the app)."""

@@ -22,7 +22,7 @@ def warn(msg: str) -> None:
 def add_model_options(sp: argparse.ArgumentParser) -> None:
     """--model, --device, --precision (alias --dtype), --offline, --normalizer: what loading the engine needs."""
     from ..hub import DEFAULT_REPO_ID
-    from ..pipeline import PRECISIONS  # Engine.load resolves "auto" (engine.pipeline.pick_precision)
+    from ..precision import PRECISIONS  # Engine.load resolves "auto" (engine.precision.pick_precision)
 
     sp.add_argument("--model", default=os.environ.get("TIMBRE_MODEL", DEFAULT_REPO_ID),
                     help="model folder or Hugging Face repo id (default: $TIMBRE_MODEL or %(default)s)")
@@ -40,10 +40,10 @@ def add_voices_dir_option(sp: argparse.ArgumentParser) -> None:
 
 def load_engine(args):
     """The engine the model options ask for."""
-    from ..pipeline import Engine
+    from ..engine import Download, Engine
 
-    return Engine.load(args.model, device=args.device, dtype=args.precision, offline=args.offline,
-                       normalizer=args.normalizer)
+    return Engine.load(args.model, device=args.device, precision=args.precision, normalizer=args.normalizer,
+                       download=Download(offline=args.offline))
 
 
 def voice_library(args):

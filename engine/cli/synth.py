@@ -33,7 +33,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..pipeline import SynthesisRequest
+    from ..engine import SynthesisRequest
 
     text = read_text_option(args)
     if args.voice and args.prompt:

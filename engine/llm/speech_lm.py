@@ -34,10 +34,14 @@ from torch import Tensor, nn
 
 from ..checkpoints import load_into, read_state_dict
 from ..config import LMConfig, ModelConfig, load_config
-from ..errors import AudioInputError, ConfigError, GenerationError, TextInputError
+from ..errors import AudioInputError, ConfigError, GenerationError, NonFiniteError, TextInputError
 from ..rng import RandomSource
 from .qwen2 import KVCache, Qwen2ForCausalLM
 from .sampling import Sampler, make_ras_sampler
+
+# The official length limits of a sentence's speech, in speech tokens per text token (prompt excluded).
+MIN_TOKEN_TEXT_RATIO = 2.0
+MAX_TOKEN_TEXT_RATIO = 20.0
 
 LLM_FILE = "llm.pt"
 PRECISIONS = ("fp32", "bf16", "int8", "int8w")
@@ -136,6 +140,8 @@ class SpeechLM(nn.Module):
     def _choose(self, logits: Tensor, out_tokens: list[int], sampler: Sampler, rng: RandomSource,
                 allow_eos: bool) -> int:
         """The official sampling step: log_softmax, EOS banned while too short, then the sampler."""
+        if not bool(torch.isfinite(logits).all()):
+            raise NonFiniteError("LM")  # damaged weights: a clear error instead of a sampler traceback
         logp = logits.log_softmax(dim=-1)
         if not allow_eos:
             logp[self.eos_token] = -float("inf")
@@ -145,7 +151,7 @@ class SpeechLM(nn.Module):
     @torch.inference_mode()
     def generate(self, text: TokenIds, prompt_text: TokenIds = (), prompt_speech: TokenIds = (), *,
                  rng: RandomSource, sampler: Sampler | None = None,
-                 min_token_text_ratio: float = 2.0, max_token_text_ratio: float = 20.0,
+                 min_token_text_ratio: float = MIN_TOKEN_TEXT_RATIO, max_token_text_ratio: float = MAX_TOKEN_TEXT_RATIO,
                  observer: Observer | None = None) -> Iterator[int]:
         """Yield speech tokens for ``text`` one by one until a stop token or ``max_len``.
 
@@ -176,7 +182,7 @@ class SpeechLM(nn.Module):
     @torch.inference_mode()
     def generate_bistream(self, text_pieces: Iterable[TokenIds], prompt_text: TokenIds = (),
                           prompt_speech: TokenIds = (), *, rng: RandomSource,
-                          sampler: Sampler | None = None, max_token_text_ratio: float = 20.0,
+                          sampler: Sampler | None = None, max_token_text_ratio: float = MAX_TOKEN_TEXT_RATIO,
                           observer: Observer | None = None) -> Iterator[int]:
         """Yield speech tokens while text arrives piece by piece (official ``inference_bistream``).
 

@@ -3,8 +3,9 @@
 The reference ran ``inference_zero_shot(tts_text, prompt_text, prompt_wav, stream=False/True)``
 with a greedy sampler that stops at ``e2e_stop_at`` tokens, the fixed flow noise (seed 0) and
 HiFT noise taken from ``hift.npz``. We build the same inputs with our frontend, inject the same
-sampler and noise into :func:`engine.pipeline.speak_tokens` (the code :meth:`Engine.synthesize`
-runs per sentence) and compare speech tokens (exact), the token2wav call schedule (exact) and
+sampler and noise into :func:`engine.token2wav.speak` with the official flow calls (the loop
+:meth:`Engine.synthesize` runs per sentence) and compare speech tokens (exact), the token2wav call
+schedule (exact) and
 every yielded waveform (WAVEFORM with each chunk's noise floor, :mod:`engine.parity.tolerance`).
 """
 from __future__ import annotations
@@ -39,8 +40,10 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
     from ..frontend.audio import load_audio
     from ..frontend.frontend import Frontend
     from ..llm.speech_lm import load_lm
-    from ..pipeline import speak_tokens
+    from ..cpu_threads import CpuPlan, SentenceThreads
     from ..rng import TorchRandom
+    from ..token2wav import FinalCall, FlowMode, FlowPrompt, StreamPlan, Token2Wav, speak
+    from ..watchdog import Watchdog, WatchedTokens
     from ..vocoder.hift import load_hift
     from ..vocoder.source import HiftNoise
 
@@ -70,16 +73,19 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
                 tokens.append(t)
                 yield t
 
-        calls: list[dict] = []
-        pieces = list(speak_tokens(
-            lm_tokens(), flow=flow, hift=hift, prompt_token=inputs.flow_prompt_speech_token,
-            prompt_feat=inputs.prompt_speech_feat, embedding=inputs.flow_embedding, stream=stream,
-            flow_noise=official_noise(), hift_noise=hift_noise, watchdog=None,
-            chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len,
-            token_mel_ratio=cfg.token_mel_ratio, on_call=calls.append))
+        plan = StreamPlan(stream=stream, flow_mode=FlowMode.RECOMPUTE, final_call=FinalCall.FULL_ATTENTION,
+                          chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len,
+                          max_hop=4 * cfg.chunk_size, token_mel_ratio=cfg.token_mel_ratio)
+        prompt = FlowPrompt(inputs.flow_prompt_speech_token, inputs.prompt_speech_feat, inputs.flow_embedding,
+                            official_noise())
+        calls: list = []
+        t2w = Token2Wav(flow, hift, plan, prompt, noise=hift_noise, on_call=calls.append)
+        watched = WatchedTokens(lm_tokens(), Watchdog(enabled=False), int(inputs.text.shape[1]))
+        with SentenceThreads(CpuPlan(torch.get_num_threads()), watched, streamed=stream, split_rows=False) as threads:
+            pieces = list(speak(watched, t2w, threads))
         yield compare(f"e2e {case}: speech tokens", np.array([tokens]), g[f"{case}/speech_tokens"])
         if case in schedules:
-            yield equal(f"e2e {case}: token2wav schedule", calls, schedules[case])
+            yield equal(f"e2e {case}: token2wav schedule", [c.as_dict() for c in calls], schedules[case])
         n_yields = len([k for k in g.files if k.startswith(f"{case}/yield")])
         yield equal(f"e2e {case}: number of chunks", len(pieces), n_yields)
         for i in range(min(n_yields, len(pieces))):

@@ -1,5 +1,5 @@
 """HiFT vocoder: mel -> 24 kHz waveform (f0 predictor, NSF source, HiFi-GAN + iSTFT generator)."""
 from .hift import HiFT, build_hift, load_hift
-from .source import HiftNoise
+from .source import DrawnNoise, Excitation, HiftNoise
 
-__all__ = ["HiFT", "HiftNoise", "build_hift", "load_hift"]
+__all__ = ["DrawnNoise", "Excitation", "HiFT", "HiftNoise", "build_hift", "load_hift"]

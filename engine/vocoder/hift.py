@@ -27,9 +27,9 @@ from torch.nn.utils.parametrizations import weight_norm
 from ..checkpoints import load_into, normalize_hift_keys, read_state_dict
 from ..config import HiFTConfig, ModelConfig
 from ..errors import Cancelled, InputError
-from ..rng import PortableRandom, RandomSource, Stream
+from ..rng import PortableRandom, Stream
 from .f0 import ConvRNNF0Predictor
-from .source import HiftNoise, SourceModuleHnNSF, draw_noise
+from .source import DrawnNoise, Excitation, SourceModuleHnNSF
 
 HIFT_FILE = "hift.pt"
 SNAKE_EPS = 1e-9  # keeps 1/alpha finite, as in the official Snake
@@ -133,17 +133,14 @@ class HiFT(nn.Module):
         """mel [B, 80, T] -> f0 [B, T] in Hz."""
         return self.f0_predictor(mel)
 
-    def source(self, f0: Tensor, *, rng: RandomSource | None = None,
-               noise: HiftNoise | None = None) -> tuple[Tensor, Tensor]:
-        """f0 [B, T] -> (source [B, 1, T*480], uv [B, 1, T*480]); noise/rng as in :meth:`inference`."""
+    def source(self, f0: Tensor, noise: Excitation | None = None) -> tuple[Tensor, Tensor]:
+        """f0 [B, T] -> (source [B, 1, T*480], uv [B, 1, T*480]); ``noise`` as in :meth:`inference`."""
         f0_samples = F.interpolate(f0[:, None].float(), scale_factor=float(self.upsample_factor), mode="nearest")
         f0_samples = f0_samples.transpose(1, 2)  # [B, L, 1]
         batch, length, dim = f0_samples.shape[0], f0_samples.shape[1], self.m_source.dim
-        if noise is not None:
-            rand_ini, randn = noise.take(batch, length, dim, f0.device)
-        else:
-            # Without either, a fresh seed-0 stream keeps the call deterministic and private.
-            rand_ini, randn = draw_noise(rng or PortableRandom(0, Stream.HIFT_NOISE), batch, length, dim, f0.device)
+        # Without noise, a fresh seed-0 stream keeps the call deterministic and private.
+        noise = noise if noise is not None else DrawnNoise(PortableRandom(0, Stream.HIFT_NOISE))
+        rand_ini, randn = noise.take(batch, length, dim, f0.device)
         src, uv = self.m_source(f0_samples, rand_ini, randn)
         return src.transpose(1, 2), uv.transpose(1, 2)
 
@@ -185,16 +182,15 @@ class HiFT(nn.Module):
         return wav.clamp(-cfg.audio_limit, cfg.audio_limit)
 
     @torch.inference_mode()
-    def inference(self, mel: Tensor, cache_source: Tensor | None = None, *,
-                  rng: RandomSource | None = None, noise: HiftNoise | None = None,
+    def inference(self, mel: Tensor, cache_source: Tensor | None = None, *, noise: Excitation | None = None,
                   should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, Tensor]:
         """mel [1, 80, T] -> (speech [1, T*480], source [1, 1, T*480]).
 
         cache_source [1, 1, S]: the previous chunk's last S source samples; they replace the first S
         samples of this call's source so the excitation continues without a glitch (streaming).
-        Randomness: ``noise`` (explicit, the same on every call) or ``rng`` (advances: the next call gets
-        fresh noise); with neither, a fresh seed-0 stream (so the result is deterministic). ``should_stop``:
-        see :meth:`decode`.
+        Randomness: ``noise``, a :class:`HiftNoise` (explicit, the same on every call) or a :class:`DrawnNoise`
+        (its stream advances: the next call gets fresh noise); without it a fresh seed-0 stream (so the result
+        is deterministic). ``should_stop``: see :meth:`decode`.
         """
         if mel.dim() != 3 or mel.shape[1] != self.cfg.in_channels or mel.shape[2] < 1:
             raise InputError(
@@ -202,7 +198,7 @@ class HiFT(nn.Module):
             )
         mel = mel.to(self.conv_pre.bias.dtype)
         f0 = self.f0(mel)
-        source, _ = self.source(f0, rng=rng, noise=noise)
+        source, _ = self.source(f0, noise)
         if cache_source is not None and cache_source.shape[-1] > 0:
             n = cache_source.shape[-1]
             if n > source.shape[-1]:

@@ -9,8 +9,8 @@ get only noise. ``SourceModuleHnNSF`` merges the harmonics with one linear layer
 Randomness. The official code draws two things inside the network: a random initial phase per
 harmonic (``torch.rand``, the fundamental's forced to 0) and additive Gaussian noise
 (``torch.randn_like``). Here both come from the caller: an explicit :class:`HiftNoise` (what the
-parity goldens use: the same values on every call) or a :class:`~engine.rng.RandomSource` (a request's
-portable stream). Nothing touches the global RNG. (The official module also draws a third "noise branch" tensor that inference never
+parity goldens use: the same values on every call) or a :class:`DrawnNoise` over a
+:class:`~engine.rng.RandomSource` (a request's portable stream). Nothing touches the global RNG. (The official module also draws a third "noise branch" tensor that inference never
 uses; it is not reproduced.)
 """
 from __future__ import annotations
@@ -61,12 +61,20 @@ class HiftNoise:
         return rand_ini, randn
 
 
-def draw_noise(rng: RandomSource, batch: int, length: int, dim: int,
-               device: torch.device) -> tuple[Tensor, Tensor]:
-    """Draw (rand_ini, randn) from ``rng`` in the official order (phases first, then noise)."""
-    rand_ini = rng.uniform((batch, dim))
-    randn = rng.normal((batch, length, dim))
-    return rand_ini.to(device), randn.to(device)
+class DrawnNoise:
+    """HiFT noise drawn from ``rng`` on every call, in the official order (phases first, then the noise): a
+    request's excitation (its portable stream advances, so consecutive calls get fresh noise)."""
+
+    def __init__(self, rng: RandomSource):
+        self.rng = rng
+
+    def take(self, batch: int, length: int, dim: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        rand_ini = self.rng.uniform((batch, dim))
+        randn = self.rng.normal((batch, length, dim))
+        return rand_ini.to(device), randn.to(device)
+
+
+Excitation = HiftNoise | DrawnNoise  # what HiFT.inference takes as ``noise``: fixed (parity) or drawn
 
 
 class SineGen2(nn.Module):

@@ -236,7 +236,7 @@ def test_cancel_lands_between_the_estimators_stages(flow, case):
 
 def test_stream_state_is_kept_in_the_flow_dtype(flow, case):
     """A bf16 flow caches bf16 keys/values (half the memory of fp32); an fp32 flow keeps fp32."""
-    from engine.bench_flow import state_mb
+    from engine.bench.flow import state_mb
 
     sizes = {}
     for dtype in (torch.float32, torch.bfloat16):
@@ -300,7 +300,7 @@ def _stream(flow, case, *, split_rows: bool, helper=None, should_stop=None) -> t
 def test_split_rows_equal_the_batch_and_do_not_depend_on_the_thread(flow, case):
     """Split guidance rows give the batched result (up to float rounding), and the same bits whether the second
     row ran on a helper thread with the same thread count or in turn on this one."""
-    from engine.decode_ahead import FlowLane
+    from engine.cpu_threads import FlowLane
 
     batch = _stream(flow, case, split_rows=False)
     alone = _stream(flow, case, split_rows=True)
@@ -322,7 +322,7 @@ def test_split_rows_equal_the_batch_and_do_not_depend_on_the_thread(flow, case):
 
 
 def test_cancel_reaches_the_helper_row_and_waits_for_it(flow, case):
-    from engine.decode_ahead import FlowLane
+    from engine.cpu_threads import FlowLane
 
     lane = FlowLane(1)
     stop = threading.Event()

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.bench_hift import bench_hift
+from engine.bench.hift import bench_hift
 from engine.config import load_config, official_config
 from engine.errors import CheckpointError, InputError, ModelFolderError
 from engine.rng import PortableRandom
-from engine.vocoder import HiFT, HiftNoise, load_hift
+from engine.vocoder import DrawnNoise, HiFT, HiftNoise, load_hift
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +101,9 @@ def test_wrong_size_checkpoint_and_missing_file(tiny_model_dir: Path, cfg, tmp_p
 def test_randomness_comes_only_from_the_caller(hift):
     mel = _mel(20)
     global_state = torch.get_rng_state()
-    a, _ = hift.inference(mel, rng=PortableRandom(7))
-    b, _ = hift.inference(mel, rng=PortableRandom(7))
-    c, _ = hift.inference(mel, rng=PortableRandom(8))
+    a, _ = hift.inference(mel, noise=DrawnNoise(PortableRandom(7)))
+    b, _ = hift.inference(mel, noise=DrawnNoise(PortableRandom(7)))
+    c, _ = hift.inference(mel, noise=DrawnNoise(PortableRandom(8)))
     d, _ = hift.inference(mel)  # neither given: deterministic
     e, _ = hift.inference(mel)
     assert torch.equal(torch.get_rng_state(), global_state)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from engine.bench_lm import bench_lm
+from engine.bench.lm import bench_lm
 from engine.config import load_config, official_config
 from engine.errors import AudioInputError, CheckpointError, ConfigError, TextInputError
 from engine.llm import SpeechLM, load_lm

@@ -93,7 +93,7 @@ _TAKE = r'''
 import hashlib, json, sys
 import numpy as np, torch
 from engine.llm.sampling import make_ras_sampler
-from engine.pipeline import Engine, SynthesisRequest, Watchdog
+from engine import Engine, SynthesisRequest, Watchdog
 from engine.rng import PortableRandom, Stream
 
 out = sys.argv[2]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.hub import verify_model_folder
-from engine.pipeline import Engine, SynthesisRequest, Watchdog
+from engine import Engine, SynthesisRequest, Watchdog
 from engine.tiny import make_tiny_model
 
 

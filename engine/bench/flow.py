@@ -6,7 +6,7 @@ Both run in this process, interleaved chunk by chunk, on the same inputs (a ``pr
 ``hop`` new tokens per chunk, like ``stream_chunks_fixed_hop25`` in
 tests/fixtures/parity/reference_cpu_perf.json: 75-token prompt, calls of 28, 53, ... 153 tokens).
 
-``python -m engine.bench_flow [--chunks 6] [--hop 25] [--prompt-tokens 75] [--threads 2]`` prints one JSON
+``python -m engine.bench.flow [--chunks 6] [--hop 25] [--prompt-tokens 75] [--threads 2]`` prints one JSON
 line per chunk and a summary line. ``--peak-rss S`` instead streams one S-second sentence incrementally (and
 nothing else, so the process's peak RSS is that of weights + stream) and prints its memory and first-chunk times.
 """
@@ -19,8 +19,9 @@ from typing import Iterator
 
 import torch
 
-from .config import FlowConfig, official_config
-from .flow import Flow, FlowStreamState
+from ..config import FlowConfig, official_config
+from ..flow import Flow, FlowStreamState
+from . import probes
 
 
 def random_flow(cfg: FlowConfig, seed: int = 0) -> Flow:
@@ -85,10 +86,8 @@ def bench_stream(flow: Flow, n_chunks: int, hop: int, prompt_tokens: int, seed: 
 
 
 def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: int = 75, seed: int = 0) -> dict:
-    """Stream one ``seconds`` sentence (25 tokens/s) chunk by chunk as the pipeline does; report the process's
+    """Stream one ``seconds`` sentence (25 tokens/s) chunk by chunk as the engine does; report the process's
     peak RSS (Linux ru_maxrss: includes everything this process did before) and the first-audio timings."""
-    import resource
-
     g = torch.Generator().manual_seed(seed)
     lookahead, vocab = flow.cfg.pre_lookahead_len, flow.cfg.vocab_size
     n_gen = int(seconds * 25)
@@ -110,11 +109,11 @@ def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: in
     mel, state = flow.stream_step(state, gen[:, fed:], finalize=True)
     return {"seconds": seconds, "frames": frames + mel.size(2), "start_stream_s": round(t_start, 3),
             "first_chunk_step_s": round(t_first or 0.0, 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_mb": round(probes.peak_rss_mb())}
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.bench_flow", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m engine.bench.flow", description=__doc__)
     p.add_argument("--chunks", type=int, default=6)
     p.add_argument("--hop", type=int, default=25)
     p.add_argument("--prompt-tokens", type=int, default=75)

@@ -27,15 +27,13 @@ matmul probe ~200 GFLOPS, 152-position prompt, 30 decoded tokens, median of 3):
 Under heavy contention from other processes the same runs gave 2-9 tokens/s: always look at
 ``env_before``/``env_after`` before comparing numbers.
 
-``python -m engine.bench_lm [fp32 bf16 int8] [--decode N] [--threads T]`` runs each precision in
+``python -m engine.bench.lm [fp32 bf16 int8] [--decode N] [--threads T]`` runs each precision in
 its own process and prints one JSON line per precision.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,9 +42,10 @@ import time
 import torch
 from torch import nn
 
-from .config import LMConfig, ModelConfig, official_config
-from .llm.speech_lm import PRECISIONS, SpeechLM, convert_lm
-from .rng import PortableRandom
+from ..config import LMConfig, ModelConfig, official_config
+from ..llm.speech_lm import PRECISIONS, SpeechLM, convert_lm
+from ..rng import PortableRandom
+from . import probes
 
 _DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.qint8: "int8", torch.int8: "int8"}
 
@@ -69,23 +68,6 @@ def random_lm(cfg: LMConfig, precision: str = "fp32", seed: int = 0) -> SpeechLM
             else:
                 p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float32).mul_(0.02))
     return convert_lm(lm, precision).eval().requires_grad_(False)
-
-
-def machine_probe() -> dict:
-    """Load average and a 1024x1024 fp32 matmul GFLOPS probe: shows how contended the machine was
-    (other processes on a 2-core machine can halve any single number)."""
-    a = torch.randn(1024, 1024)
-    a @ a
-    t = time.perf_counter()
-    for _ in range(5):
-        a @ a
-    gflops = 5 * 2 * 1024**3 / (time.perf_counter() - t) / 1e9
-    return {"loadavg_1m": round(os.getloadavg()[0], 2), "matmul_gflops": round(gflops, 1)}
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def _weights_mb(module: nn.Module) -> float:
@@ -112,7 +94,7 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
     lm_cfg = cfg.lm if isinstance(cfg, ModelConfig) else cfg
     torch.set_num_threads(threads)
 
-    env_before = machine_probe()
+    env_before = probes.snapshot()
     t0 = time.perf_counter()
     lm = random_lm(lm_cfg, precision)
     build_s = time.perf_counter() - t0
@@ -164,15 +146,15 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
         "decode_runs_tokens_per_s": [round(v, 2) for v in rates],
         "decode_cpu_ms_per_token": round(statistics.median(cpu_ms), 2),  # all threads together
         "weights_mb": round(_weights_mb(lm), 1),
-        "rss_mb": round(_rss_mb(), 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_mb": round(probes.rss_mb(), 1),
+        "peak_rss_mb": round(probes.peak_rss_mb(), 1),
         "env_before": env_before,
-        "env_after": machine_probe(),
+        "env_after": probes.snapshot(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.bench_lm", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m engine.bench.lm", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS)
     p.add_argument("--prompt", type=int, default=152)

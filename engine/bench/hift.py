@@ -1,6 +1,6 @@
 """HiFT speed at a given size with random weights (no checkpoint needed).
 
-``python -m engine.bench_hift [seconds] [threads]`` prints the result at the official
+``python -m engine.bench.hift [seconds] [threads]`` prints the result at the official
 CosyVoice2-0.5B size. Compare with ``tests/fixtures/parity/reference_cpu_perf.json`` (the reference
 HiFT: 1.32 s for 10 s of audio on 2 threads), measured the same way: median of 3 runs after a warm-up.
 """
@@ -13,9 +13,11 @@ import time
 
 import torch
 
-from .config import HiFTConfig, ModelConfig, official_config
-from .rng import PortableRandom
-from .vocoder.hift import HiFT
+from ..config import HiFTConfig, ModelConfig, official_config
+from ..rng import PortableRandom
+from ..vocoder.hift import HiFT
+from ..vocoder.source import DrawnNoise
+from . import probes
 
 STREAM_CHUNK_FRAMES = 58  # a typical streaming call: 50 new frames + 8 cached ones
 
@@ -30,23 +32,13 @@ def _median_time(fn, runs: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def matmul_gflops(threads: int, reps: int = 10) -> float:
-    """1024x1024 fp32 matmul throughput: tells how contended the machine was (reference: ~210 idle)."""
-    a = torch.randn(1024, 1024, generator=torch.Generator().manual_seed(1))
-    a @ a
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ a
-    return round(reps * 2 * 1024**3 / (time.perf_counter() - t0) / 1e9, 1)
-
-
 def bench_hift(cfg: ModelConfig | HiFTConfig, seconds: float = 10.0, threads: int = 2, runs: int = 3) -> dict:
     """Time ``HiFT.inference`` on ``seconds`` of random mel; returns medians and the real-time factor."""
     hcfg = cfg.hift if isinstance(cfg, ModelConfig) else cfg
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        gflops_before = matmul_gflops(threads)
+        gflops_before = probes.matmul_gflops()
         gen = PortableRandom(0)
         with torch.random.fork_rng(devices=[]):  # random init must not disturb the caller's global RNG
             torch.manual_seed(0)
@@ -56,9 +48,9 @@ def bench_hift(cfg: ModelConfig | HiFTConfig, seconds: float = 10.0, threads: in
         mel = gen.normal([1, hcfg.in_channels, n_frames]) - 5.0  # log-mel-like level
         chunk = mel[:, :, :STREAM_CHUNK_FRAMES]
 
-        full_s, full_runs = _median_time(lambda: hift.inference(mel, rng=gen), runs)
-        chunk_s, _ = _median_time(lambda: hift.inference(chunk, rng=gen), runs)
-        gflops_after = matmul_gflops(threads)
+        full_s, full_runs = _median_time(lambda: hift.inference(mel, noise=DrawnNoise(gen)), runs)
+        chunk_s, _ = _median_time(lambda: hift.inference(chunk, noise=DrawnNoise(gen)), runs)
+        gflops_after = probes.matmul_gflops()
     finally:
         torch.set_num_threads(old_threads)
     audio_s = n_frames / frames_per_second

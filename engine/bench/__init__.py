@@ -9,7 +9,7 @@
   178, 278, 378, 478 tokens), both the official way (re-run the flow over everything so far, chunk k costs
   O(k)) and ours (:meth:`Flow.stream_step`, only the new chunk); and 10 s of speech offline;
 * HiFT: 10 s of speech (500 mel frames) and one 58-frame streaming call;
-* a streamed 10 s utterance (250 tokens) through :func:`engine.pipeline.speak_tokens`, the code path the app
+* a streamed 10 s utterance (250 tokens) through :func:`engine.token2wav.speak`, the code path the app
   uses: first-audio latency (LM prefill + the 28 tokens of the first chunk + first flow chunk + first HiFT
   chunk, measured as the time to the first waveform piece) and the real-time factor of the whole utterance,
   with the official recomputing flow, with the incremental one, and with the incremental one using the
@@ -18,7 +18,7 @@
   peak allocated GPU memory.
 
 Compute does not depend on weight values, so the networks are built on the meta device and filled with
-random weights (:func:`engine.bench_lm.random_lm`, :func:`engine.bench_flow.random_flow`).
+random weights (:func:`engine.bench.lm.random_lm`, :func:`engine.bench.flow.random_flow`).
 
 A precision is ``LM[/flow]``: ``int8`` is the LM dynamically quantised to int8 with the flow in fp32,
 ``bf16`` both in bf16, ``int8/bf16`` mixes them. HiFT always runs in fp32 (its iSTFT and exp need it).
@@ -38,9 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -52,19 +49,21 @@ from typing import Callable
 
 import torch
 
-from .config import ModelConfig, official_config
-from .rng import PortableRandom
+from ..config import ModelConfig, official_config
+from ..rng import PortableRandom
+from ..vocoder.source import DrawnNoise
+from .probes import loadavg, machine_info, matmul_gflops, peak_rss_mb
 
 BACKENDS = ("cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "int8", "fp16")
 COMPONENTS = ("lm", "flow", "hift", "stream")
 FLOW_MODES = ("recompute", "incremental", "threaded")
 """How streamed flow is run: the official recomputing calls; our incremental chunks with one thread of control;
-and incremental chunks with the engine's CPU threading for the precision (:func:`engine.pipeline.cpu_threading`:
+and incremental chunks with the engine's CPU threading for the precision (:func:`engine.cpu_threads.plan_cpu_threads`:
 the LM decoding ahead on a worker thread unless it is int8, the flow's guidance rows on two threads), which is
 what :class:`engine.Engine` does on a multi-core CPU. The per-chunk flow section times only the first two."""
 CHUNK_MODES = ("recompute", "incremental")
-DEFAULT_REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "parity" / "reference_cpu_perf.json"
+DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "parity" / "reference_cpu_perf.json"
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -150,29 +149,6 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def matmul_gflops(seconds: float = 1.0) -> float:
-    """A 1024x1024 fp32 matmul probe with the current thread count: how much CPU this process gets now
-    (the stored reference got ~210 GFLOPS on an idle 2-core machine with 2 threads)."""
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        n += 1
-    return 2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9
-
-
-def _loadavg() -> list[float]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return []
-
-
 def _forbid_stops(lm) -> None:
     """Make EOS and the other stop tokens unreachable, so every run decodes exactly as many tokens.
 
@@ -247,7 +223,7 @@ def _flow_inputs(cfg: ModelConfig, plan: BenchPlan, n_tokens: int, dtype: torch.
 
 def chunk_schedule(cfg: ModelConfig, plan: BenchPlan) -> list[tuple[int, int]]:
     """(tokens in the call, first new token) of the first ``plan.chunks`` official streaming calls."""
-    from .token2wav import token_hop_schedule
+    from ..token2wav import token_hop_schedule
 
     hops = token_hop_schedule(plan.flow_prompt_tokens, cfg.chunk_size, cfg.flow.pre_lookahead_len)
     return [(h.n_tokens, h.token_offset) for _, h in zip(range(plan.chunks), hops)]
@@ -304,7 +280,7 @@ def bench_flow_section(flow, cfg: ModelConfig, plan: BenchPlan, device: torch.de
 
 
 def build_hift(cfg: ModelConfig, device: torch.device):
-    from .vocoder.hift import HiFT
+    from ..vocoder.hift import HiFT
 
     with torch.random.fork_rng(devices=[]):  # the default init must not disturb the caller's global RNG
         torch.manual_seed(0)
@@ -319,8 +295,9 @@ def bench_hift_section(hift, cfg: ModelConfig, plan: BenchPlan, device: torch.de
     chunk = mel[:, :, :58]
 
     def timed_median(x: torch.Tensor) -> float:
-        hift.inference(x, rng=PortableRandom(0))  # warm-up
-        return _median([_timed(lambda: hift.inference(x, rng=PortableRandom(0)), device)[0] for _ in range(plan.repeats)])
+        hift.inference(x, noise=DrawnNoise(PortableRandom(0)))  # warm-up
+        return _median([_timed(lambda: hift.inference(x, noise=DrawnNoise(PortableRandom(0))), device)[0]
+                        for _ in range(plan.repeats)])
 
     full = timed_median(mel)
     audio_s = plan.hift_frames * cfg.hift.upsample_factor / cfg.sample_rate
@@ -330,36 +307,42 @@ def bench_hift_section(hift, cfg: ModelConfig, plan: BenchPlan, device: torch.de
 
 def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, device: torch.device,
                          dtype: torch.dtype, mode: str, lm_precision: str = "fp32") -> dict:
-    """One streamed utterance of ``plan.utterance_tokens`` tokens through ``speak_tokens`` (the app's path),
-    the flow run as ``mode`` (see :data:`FLOW_MODES`)."""
-    from .pipeline import Precision, _Clock, cpu_threading, speak_tokens
+    """One streamed utterance of ``plan.utterance_tokens`` tokens through :func:`engine.token2wav.speak` (the
+    engine's per-sentence loop), the flow run as ``mode`` (see :data:`FLOW_MODES`)."""
+    from ..cpu_threads import CpuPlan, SentenceThreads, plan_cpu_threads
+    from ..precision import Precision
+    from ..token2wav import FinalCall, FlowMode, FlowPrompt, StageClock, StreamPlan, Token2Wav, speak
+    from ..watchdog import Watchdog, WatchedTokens
 
-    lm_threads, lane_threads = 0, 0
+    threads_plan = CpuPlan(torch.get_num_threads())
     if mode == "threaded":
-        lm_threads, lane_threads = cpu_threading(device, Precision(lm_precision, lm_precision, dtype))
-
+        threads_plan = plan_cpu_threads(device, Precision(lm_precision, lm_precision, dtype))
+    flow_mode = FlowMode.RECOMPUTE if mode == "recompute" else FlowMode.INCREMENTAL
+    stream = StreamPlan(stream=True, flow_mode=flow_mode,
+                        final_call=FinalCall.FULL_ATTENTION if mode == "recompute" else FinalCall.STREAMING_MASKS,
+                        chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len,
+                        max_hop=4 * cfg.chunk_size, token_mel_ratio=cfg.token_mel_ratio)
     text, speech = lm_prompt(cfg, plan.prompt_positions)
     ratio = _exact_ratio(plan.utterance_tokens, len(text))
     inp = _flow_inputs(cfg, plan, plan.utterance_tokens, dtype, device, seed=1)
+    prompt = FlowPrompt(inp["prompt_token"], inp["prompt_feat"], inp["embedding"], inp["noise"])
     runs = []
     for r in range(plan.stream_repeats):
-        clock = _Clock()
+        clock = StageClock()
         tokens = lm.generate(text, (), speech, rng=PortableRandom(r),
                              min_token_text_ratio=ratio, max_token_text_ratio=ratio)
+        watched = WatchedTokens(tokens, Watchdog(enabled=False), len(text))
+        t2w = Token2Wav(flow, hift, stream, prompt, noise=DrawnNoise(PortableRandom(r)), clock=clock)
         first_s, samples, n_pieces = None, 0, 0
         _sync(device)
         t0 = time.perf_counter()
-        for piece in speak_tokens(tokens, flow=flow, hift=hift, prompt_token=inp["prompt_token"],
-                                  prompt_feat=inp["prompt_feat"], embedding=inp["embedding"], stream=True,
-                                  flow_noise=inp["noise"], hift_rng=PortableRandom(r),
-                                  incremental_flow=mode != "recompute", chunk_size=cfg.chunk_size,
-                                  pre_lookahead=cfg.flow.pre_lookahead_len, token_mel_ratio=cfg.token_mel_ratio,
-                                  clock=clock, lm_threads=lm_threads, flow_lane_threads=lane_threads):
-            _sync(device)
-            if first_s is None:
-                first_s = time.perf_counter() - t0
-            samples += piece.wave.numel()
-            n_pieces += 1
+        with SentenceThreads(threads_plan, watched, streamed=True, split_rows=stream.incremental) as threads:
+            for piece in speak(watched, t2w, threads):
+                _sync(device)
+                if first_s is None:
+                    first_s = time.perf_counter() - t0
+                samples += piece.wave.numel()
+                n_pieces += 1
         total = time.perf_counter() - t0
         audio_s = samples / cfg.sample_rate
         runs.append({"first_audio_s": first_s, "total_s": total, "audio_s": audio_s, "rtf": total / audio_s,
@@ -377,8 +360,8 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
                components: tuple[str, ...] = COMPONENTS, flow_modes: tuple[str, ...] = FLOW_MODES) -> dict:
     """Build what ``components`` need at ``cfg`` size and measure them. Run one configuration per process
     for a meaningful peak RSS."""
-    from .bench_flow import random_flow
-    from .bench_lm import random_lm
+    from .flow import random_flow
+    from .lm import random_lm
 
     lm_p, flow_p = split_precision(precision)
     device = torch.device(backend)
@@ -387,8 +370,8 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     torch.set_grad_enabled(False)
     result: dict = {"backend": backend, "precision": precision, "lm_precision": lm_p, "flow_precision": flow_p,
                     "hift_precision": "fp32", "status": "ok", "components": list(components),
-                    "flow_modes": list(flow_modes), "loadavg_before": _loadavg(),
-                    "matmul_gflops_before": matmul_gflops()}
+                    "flow_modes": list(flow_modes), "loadavg_before": loadavg(),
+                    "matmul_gflops_before": matmul_gflops(1.0)}
     need_lm = "lm" in components or "stream" in components
     need_flow = "flow" in components or "stream" in components
     need_hift = "hift" in components or "stream" in components
@@ -413,11 +396,11 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     if "stream" in components:
         result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype, mode, lm_p)
                             for mode in flow_modes}
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     if device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    result["loadavg_after"] = _loadavg()
-    result["matmul_gflops_after"] = matmul_gflops()
+    result["loadavg_after"] = loadavg()
+    result["matmul_gflops_after"] = matmul_gflops(1.0)
     return result
 
 
@@ -429,7 +412,7 @@ def _run_child(args: argparse.Namespace, backend: str, precision: str) -> dict:
                "--json", str(out), "--components", ",".join(args.components), "--flow-modes", ",".join(args.flow_modes)]
         cmd += _plan_args(args)
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
+                              cwd=Path(__file__).resolve().parents[2])
         if proc.returncode != 0 or not out.exists():
             tail = proc.stdout.strip().splitlines()[-15:]
             return {"backend": backend, "precision": precision, "status": "failed",
@@ -531,18 +514,6 @@ def format_table(report: dict) -> str:
     lines.append(f"machine: {m['cpu']}, {m['nproc']} CPUs, torch {m['torch']}, {m['threads']} threads, "
                  f"load average {m['loadavg']}{', QUICK (tiny model)' if report['quick'] else ''}")
     return "\n".join(lines)
-
-
-def machine_info(threads: int) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "nproc": os.cpu_count(), "torch": torch.__version__, "threads": threads,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "loadavg": _loadavg(),
-            "python": platform.python_version()}
 
 
 def _csv(value: str, allowed: tuple[str, ...] | None, what: str) -> list[str]:

@@ -1,0 +1,415 @@
+"""The engine's public face: load a model, make voices, synthesize text as a stream of audio chunks.
+
+One synchronous generator per request (its LM may decode ahead on one worker thread, see
+:mod:`engine.cpu_threads`)::
+
+    engine = Engine.load("path/to/CosyVoice2-0.5B")          # or a Hugging Face repo id
+    voice = engine.make_voice("me.wav", "What I say in the clip.", name="Me")
+    for chunk in engine.synthesize(SynthesisRequest("Hello there. How are you?", voice)):
+        play(chunk.samples)                                    # float32 [N] at 24 kHz
+
+A request reads in one direction: :class:`SynthesisTask` builds what the whole request shares once (the
+sentences, the voice's flow prompt, the random streams, the normalised transcript or instruction), then per
+sentence the frontend makes the model inputs, the LM yields speech tokens, and :func:`engine.token2wav.speak`
+turns them into waveform pieces (flow, then HiFT, on the official streaming schedule)::
+
+    text ─► sentences ─► frontend ─► LM tokens ─► token2wav (flow ─► HiFT) ─► seams ─► AudioChunk
+
+Everything that differs between requests lives in the task, so nothing leaks from one call to the next, and
+the same seed, input, device and thread count give the same samples. The one thing an Engine keeps is a small
+LRU of post-prompt flow stream states (:class:`engine.token2wav.PromptStates`), a pure function of its key.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, load_config
+from .cpu_threads import CpuPlan, SentenceThreads, plan_cpu_threads
+from .errors import NEVER_CANCELLED, CancelToken, GenerationError, InputError, TextInputError
+from .precision import Precision, pick_device, pick_precision, torch_dtype
+from .llm.speech_lm import MAX_TOKEN_TEXT_RATIO
+from .rng import PortableRandom, RandomSource, Stream, check_seed
+from .seams import fade
+from .token2wav import (ChunkTimings, FinalCall, FlowMode, FlowPrompt, PromptStates, StageClock, StreamPlan,
+                        Token2Wav, speak)
+from .vocoder.source import DrawnNoise
+from .voices import Voice
+from .watchdog import Watchdog, WatchedTokens
+
+END_OF_PROMPT = "<|endofprompt|>"
+MAX_SEAM_S = 10.0  # longest pause or fade between sentences a request may ask for
+
+Sampler = Callable[[torch.Tensor, Sequence[int], RandomSource], int]
+
+
+class Mode(str, enum.Enum):
+    """How the voice is used: ``zero_shot`` continues the voice's clip (best similarity, same language; needs
+    its transcript), ``cross_lingual`` takes the voice only (other languages), ``instruct`` the voice plus an
+    instruction such as "Speak slowly and sadly" (the official instruct2 layout)."""
+
+    ZERO_SHOT = "zero_shot"
+    CROSS_LINGUAL = "cross_lingual"
+    INSTRUCT = "instruct"
+
+
+MODES: tuple[str, ...] = tuple(m.value for m in Mode)
+
+
+# --------------------------------------------------------------------------------------------
+# Request / result values
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """What to say, in which voice and how.
+
+    text: what to say; split into sentences and normalised by the engine. pieces: instead of ``text``, sentences
+    already made by :meth:`Engine.sentences` (spoken as they are, not normalised again). Fine-grained tags
+    (``[laughter]``, ``<strong>...</strong>``) may appear in either. mode: a :class:`Mode` (or its value).
+    speed: tempo factor (1.0 = as generated), also while streaming. stream: True = chunks as soon as the
+    streaming schedule allows; False = one chunk per sentence. sentence_pause_s: silence inserted between
+    sentences; seam_fade_s: fade at sentence edges. seed: an unsigned 64-bit number; the same seed means the
+    same take on every machine (:mod:`engine.rng`).
+    """
+
+    text: str = ""
+    voice: Voice | None = None
+    mode: Mode | str = Mode.ZERO_SHOT
+    instruction: str = ""
+    speed: float = 1.0
+    seed: int = 0
+    stream: bool = True
+    pieces: tuple[str, ...] = ()
+    sentence_pause_s: float = 0.15
+    seam_fade_s: float = 0.005
+    watchdog: Watchdog = field(default_factory=Watchdog)
+    on_runaway: Literal["truncate", "raise"] = "truncate"
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of the answer: ``samples`` float32 [N] mono at ``sample_rate`` (24 kHz).
+
+    is_last: last chunk of the whole request. sentence_end: last chunk of its sentence (the pause after it, if
+    any, is included in ``samples``). watchdog: set on a sentence's last chunk when the watchdog cut that
+    sentence short (see :class:`~engine.watchdog.Watchdog`).
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    sentence_index: int
+    n_sentences: int
+    sentence_text: str
+    is_last: bool
+    sentence_end: bool
+    timings: ChunkTimings
+    n_speech_tokens: int = 0
+    watchdog: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[0] / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How an engine runs beyond device and precision, in one value (tests and benchmarks change it).
+
+    flow_mode: streamed sentences run the flow incrementally (flat cost per chunk, the same chunks) or the
+    official way (every chunk re-runs over all tokens so far). final_call: the last call of a streamed sentence;
+    None means the official full-attention pass with the official flow, streaming masks with the incremental
+    one. decode_ahead / flow_lanes: the CPU threading (:func:`engine.cpu_threads.plan_cpu_threads`; None: decided
+    for this machine). prompt_states: how many post-prompt flow states to keep for reuse.
+    """
+
+    flow_mode: FlowMode = FlowMode.INCREMENTAL
+    final_call: FinalCall | None = None
+    decode_ahead: bool | None = None
+    flow_lanes: bool | None = None
+    prompt_states: int = 2
+
+    def resolved_final_call(self) -> FinalCall:
+        if self.final_call is not None:
+            return self.final_call
+        return FinalCall.FULL_ATTENTION if self.flow_mode is FlowMode.RECOMPUTE else FinalCall.STREAMING_MASKS
+
+
+@dataclass(frozen=True)
+class Download:
+    """Where a repo id is fetched from when :meth:`Engine.load` is given one (see :mod:`engine.hub`)."""
+
+    cache_dir: str | Path | None = None
+    endpoint: str | None = None
+    offline: bool = False
+    progress: Callable | None = None
+    cancel: CancelToken = NEVER_CANCELLED
+
+
+class _FlowNoise:
+    """A request's flow noise: frames drawn from its portable stream in frame-major order, so a longer buffer
+    starts with the shorter one (each sentence draws what its longest possible utterance needs)."""
+
+    def __init__(self, seed: int, device: torch.device):
+        self._rng = PortableRandom(seed, Stream.FLOW_NOISE)
+        self._device = device
+        self._frames = torch.zeros(1, 80, 0)
+
+    def frames(self, n: int) -> torch.Tensor:
+        """[1, 80, >= n] on the device."""
+        have = self._frames.shape[2]
+        if n > have:
+            more = self._rng.normal([n - have, 80]).T[None]
+            self._frames = torch.cat([self._frames, more.to(self._device)], dim=2)
+        return self._frames
+
+
+# --------------------------------------------------------------------------------------------
+# Engine
+# --------------------------------------------------------------------------------------------
+class Engine:
+    """A loaded model: LM + flow + HiFT + frontend on one device. Stateless between requests (but for the
+    prompt-state cache, see the module docstring). Not thread-safe: use it from one thread at a time (the
+    studio's worker thread, the server's worker)."""
+
+    def __init__(self, *, model_dir: Path, cfg: ModelConfig, lm, flow, hift, frontend, text, device: torch.device,
+                 precision: Precision, runtime: Runtime = Runtime(), cpu: CpuPlan | None = None):
+        self.model_dir, self.cfg = model_dir, cfg
+        self.lm, self.flow, self.hift, self.frontend, self.text = lm, flow, hift, frontend, text
+        self.device, self.precision, self.runtime = device, precision, runtime
+        self.cpu = cpu or plan_cpu_threads(device, precision, decode_ahead=runtime.decode_ahead,
+                                           flow_lanes=runtime.flow_lanes)
+        self.prompt_states = PromptStates(runtime.prompt_states)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The flow's compute dtype (what prompt features are cast to)."""
+        return self.precision.flow
+
+    @classmethod
+    def load(cls, source: str | Path, *, device: str | torch.device = "auto", precision: str = "auto",
+             normalizer: str = "wetext", runtime: Runtime = Runtime(), download: Download = Download()) -> "Engine":
+        """Open an official-layout model folder, or download a Hugging Face repo id first.
+
+        precision: ``auto``, ``fp32``, ``bf16``, ``fp16`` (GPU) or ``int8`` (CPU), decided by
+        :func:`engine.precision.pick_precision`. normalizer: ``wetext`` (default), ``inflect`` (the reference's
+        English fallback) or ``none``. runtime: see :class:`Runtime`; download: see :class:`Download`.
+        """
+        from .flow.flow import load_flow
+        from .frontend.frontend import Frontend
+        from .frontend.text import TextFrontend
+        from .hub import resolve_model_dir
+        from .llm.speech_lm import convert_lm, load_lm
+        from .vocoder.hift import load_hift
+
+        model_dir = resolve_model_dir(source, cache_dir=download.cache_dir, endpoint=download.endpoint,
+                                      offline=download.offline, progress=download.progress, cancel=download.cancel)
+        dev = pick_device(device)
+        prec = pick_precision(precision, dev)
+        cfg = load_config(model_dir)
+        lm_dtype = torch_dtype(prec.lm)
+        if lm_dtype is not None:
+            lm = load_lm(model_dir, cfg, dev, lm_dtype)
+        else:  # int8 / int8w: quantise the fp32 weights (CPU only, checked by pick_precision)
+            lm = convert_lm(load_lm(model_dir, cfg, dev, torch.float32), prec.lm)
+        download.cancel.raise_if_cancelled("Loading the model")
+        flow = load_flow(model_dir, cfg, dev, prec.flow)
+        hift = load_hift(model_dir, cfg, dev, prec.hift)
+        frontend = Frontend.from_model_dir(model_dir)
+        text = TextFrontend(frontend.tokenizer, normalizer)  # type: ignore[arg-type]
+        return cls(model_dir=model_dir, cfg=cfg, lm=lm, flow=flow, hift=hift, frontend=frontend, text=text,
+                   device=dev, precision=prec, runtime=runtime)
+
+    def with_runtime(self, runtime: Runtime) -> "Engine":
+        """Another engine on the same loaded networks that runs by ``runtime`` (its own prompt-state cache)."""
+        return Engine(model_dir=self.model_dir, cfg=self.cfg, lm=self.lm, flow=self.flow, hift=self.hift,
+                      frontend=self.frontend, text=self.text, device=self.device, precision=self.precision,
+                      runtime=runtime)
+
+    def stream_plan(self, stream: bool) -> StreamPlan:
+        """How a sentence's token2wav calls run with this engine's runtime and model."""
+        return StreamPlan(stream=stream, flow_mode=self.runtime.flow_mode,
+                          final_call=self.runtime.resolved_final_call(), chunk_size=self.cfg.chunk_size,
+                          pre_lookahead=self.cfg.flow.pre_lookahead_len, max_hop=4 * self.cfg.chunk_size,
+                          token_mel_ratio=self.cfg.token_mel_ratio)
+
+    # ---- voices ----------------------------------------------------------------------------
+    def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,
+                   sample_rate: int | None = None, language: str = "", source_clip: str = "",
+                   notes: dict | None = None) -> Voice:
+        """Analyse a prompt recording once (speech tokens, prompt mel, speaker embedding)."""
+        from .frontend.audio import load_audio
+
+        if isinstance(audio, (str, Path)):
+            source_clip = source_clip or Path(audio).name
+            audio, sample_rate = load_audio(audio)
+        if sample_rate is None:
+            raise InputError("Pass the sample rate of the prompt audio array.")
+        if not isinstance(transcript, str):
+            raise TextInputError("The transcript must be text.")
+        p = self.frontend.prompt(audio, int(sample_rate))
+        return Voice(name=name, transcript=transcript.strip(), speech_tokens=p.speech_tokens[0].to(torch.int32),
+                     speech_feat=p.speech_feat[0].float(), embedding=p.embedding[0].float(), language=language,
+                     source_clip=source_clip, notes=dict(notes or {}))
+
+    # ---- synthesis -------------------------------------------------------------------------
+    def sentences(self, text: str) -> list[str]:
+        """The pieces ``text`` is spoken in (normalised), as :attr:`SynthesisRequest.pieces` takes them."""
+        return [s for s in self.text.split_sentences(text) if s.strip()]
+
+    def synthesize(self, request: SynthesisRequest, *, cancel: CancelToken = NEVER_CANCELLED,
+                   sampler: Sampler | None = None) -> Iterator[AudioChunk]:
+        """Speak ``request``; yield :class:`AudioChunk` s as they are ready.
+
+        Raises typed input errors before any audio, :class:`~engine.errors.Cancelled` within one step of the
+        cancel token being set, :class:`~engine.errors.NonFiniteError` instead of ever yielding NaN or infinite
+        samples, and :class:`~engine.errors.GenerationError` for a runaway with ``on_runaway="raise"``.
+        ``sampler`` replaces the LM's sampling step (tests, parity).
+        """
+        task = SynthesisTask(self, request, cancel, sampler)  # checks the request now, before the first next()
+        return task.run()
+
+    def synthesize_all(self, request: SynthesisRequest, *, cancel: CancelToken = NEVER_CANCELLED) -> np.ndarray:
+        """Convenience: the whole answer as one float32 array."""
+        parts = [c.samples for c in self.synthesize(request, cancel=cancel)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def check_request(r: SynthesisRequest) -> Mode:
+    """The request's mode, or the typed error that says what is wrong with it."""
+    try:
+        mode = Mode("instruct" if r.mode == "instruct2" else r.mode)
+    except ValueError:
+        raise InputError(f"Unknown mode {r.mode!r}; use one of {', '.join(MODES)}.") from None
+    if not isinstance(r.voice, Voice):
+        raise InputError("A voice is needed: make one from a recording or load a saved one.")
+    if not isinstance(r.text, str) or not all(isinstance(p, str) for p in r.pieces):
+        raise TextInputError("The text to speak must be a string (or pieces of strings).")
+    if r.text.strip() and r.pieces:
+        raise InputError("Give the text or its pieces (from Engine.sentences), not both.")
+    if not (isinstance(r.speed, (int, float)) and math.isfinite(r.speed) and 0.5 <= r.speed <= 2.0):
+        raise InputError(f"Speed must be between 0.5 and 2.0, got {r.speed}.")
+    if mode is Mode.ZERO_SHOT and not r.voice.transcript.strip():
+        raise TextInputError("Zero-shot mode needs the transcript of the voice's clip; "
+                             "type what is said in it, or use cross-lingual mode.")
+    if not isinstance(r.instruction, str):
+        raise TextInputError("The instruction must be text (empty when not in instruct mode).")
+    if mode is Mode.INSTRUCT and not r.instruction.strip():
+        raise TextInputError("Instruct mode needs an instruction, e.g. 'Speak slowly and softly.'")
+    for what, value in (("pause", r.sentence_pause_s), ("fade", r.seam_fade_s)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= MAX_SEAM_S):
+            raise InputError(f"The {what} between sentences must be 0 to {MAX_SEAM_S:g} seconds, got {value}.")
+    check_seed(r.seed)
+    return mode
+
+
+class SynthesisTask:
+    """One request (whisper's ``DecodingTask``): the parts every sentence shares are built once here, then
+    :meth:`run` is a short loop over the sentences."""
+
+    def __init__(self, engine: Engine, request: SynthesisRequest, cancel: CancelToken, sampler: Sampler | None):
+        from .flow.cfm import tensor_sha256
+        from .frontend.frontend import PromptFeatures
+
+        self.engine, self.request, self.cancel, self.sampler = engine, request, cancel, sampler
+        self.mode = check_request(request)
+        e, r, v = engine, request, request.voice
+        self.pieces = list(r.pieces) if r.pieces else engine.sentences(r.text)
+        if not self.pieces:
+            raise TextInputError("There is no text to speak. Type some text first.")
+        # The voice as every sentence's frontend sees it, and the text the LM prompt is made of (normalised once).
+        self.voice_prompt = PromptFeatures(v.speech_tokens.reshape(1, -1).to(torch.int32),
+                                           v.speech_feat.reshape(1, -1, v.speech_feat.shape[-1]).float(),
+                                           v.embedding.reshape(1, -1).float()).trimmed(e.cfg.token_mel_ratio)
+        if self.mode is Mode.ZERO_SHOT:
+            self.prompt_text = e.text.normalize(v.transcript)
+        elif self.mode is Mode.INSTRUCT:
+            self.prompt_text = e.text.normalize(r.instruction.replace(END_OF_PROMPT, "").strip()) + END_OF_PROMPT
+        else:
+            self.prompt_text = ""
+        seed = check_seed(r.seed)
+        self.lm_rng = PortableRandom(seed, Stream.SAMPLER)
+        self.hift_noise = DrawnNoise(PortableRandom(seed, Stream.HIFT_NOISE))
+        self.flow_noise = _FlowNoise(seed, e.device)
+        p = self.voice_prompt
+        self.flow_token = p.speech_tokens.to(e.device)
+        self.flow_feat = p.speech_feat.to(e.device, e.dtype)
+        self.flow_embedding = p.embedding.to(e.device, e.dtype)
+        # What the post-prompt flow state depends on (hashed once): prompt, noise, dtype, device, networks.
+        self.prompt_key = (tensor_sha256(p.speech_tokens), tensor_sha256(p.speech_feat), tensor_sha256(p.embedding),
+                           ("portable", seed), str(e.dtype), str(e.device), id(e.flow))
+        self.clock = StageClock()
+        self.plan = e.stream_plan(bool(r.stream))
+        sr = e.sample_rate
+        self.fade_n = int(round(r.seam_fade_s * sr))
+        self.pause = np.zeros(int(round(r.sentence_pause_s * sr)), dtype=np.float32)
+
+    def _inputs(self, sentence: str):
+        fe, p = self.engine.frontend, self.voice_prompt
+        if self.mode is Mode.ZERO_SHOT:
+            return fe.zero_shot(sentence, self.prompt_text, p)
+        if self.mode is Mode.CROSS_LINGUAL:
+            return fe.cross_lingual(sentence, p)
+        return fe.instruct2(sentence, self.prompt_text, p)
+
+    def _flow_prompt(self, n_text: int) -> FlowPrompt:
+        """The flow prompt with enough noise for this sentence's longest possible utterance (the LM stops at
+        ``max_token_text_ratio`` speech tokens per text token)."""
+        e = self.engine
+        n_tokens = self.flow_token.shape[1] + int(n_text * MAX_TOKEN_TEXT_RATIO) + e.cfg.flow.pre_lookahead_len
+        noise = self.flow_noise.frames(e.cfg.token_mel_ratio * n_tokens)
+        return FlowPrompt(self.flow_token, self.flow_feat, self.flow_embedding, noise, self.prompt_key)
+
+    def sentence(self, si: int, text: str) -> Iterator[AudioChunk]:
+        """One sentence's chunks, with the seams (fades, the pause before the next sentence) applied."""
+        e, r = self.engine, self.request
+        inputs = self._inputs(text)
+        n_text = int(inputs.text.shape[1])
+        lm_tokens = e.lm.generate(inputs.text.reshape(-1),
+                                  inputs.prompt_text.reshape(-1) if inputs.prompt_text is not None else (),
+                                  inputs.llm_prompt_speech_token.reshape(-1)
+                                  if inputs.llm_prompt_speech_token is not None else (),
+                                  rng=self.lm_rng, sampler=self.sampler)
+        watched = WatchedTokens(lm_tokens, r.watchdog, n_text)
+        t2w = Token2Wav(e.flow, e.hift, self.plan, self._flow_prompt(n_text), noise=self.hift_noise,
+                        speed=r.speed, stop=self.cancel, clock=self.clock, prompt_states=e.prompt_states)
+        last_sentence = si == len(self.pieces) - 1
+        first = True
+        with SentenceThreads(e.cpu, watched, streamed=self.plan.stream, split_rows=self.plan.incremental,
+                             stop=self.cancel) as threads:
+            for piece in speak(watched, t2w, threads):
+                if piece.watchdog and r.on_runaway == "raise":
+                    raise GenerationError(f"Sentence {si + 1} ({text[:40]!r}): the watchdog {piece.watchdog}. "
+                                          "Try another seed or rephrase the sentence.")
+                samples = piece.wave.numpy().astype(np.float32, copy=False)
+                if first and si > 0:
+                    samples = fade(samples, self.fade_n, fade_in=True)
+                if piece.is_final and not last_sentence:
+                    samples = np.concatenate([fade(samples, self.fade_n, fade_in=False), self.pause])
+                first = False
+                yield AudioChunk(samples=samples, sample_rate=e.sample_rate, sentence_index=si,
+                                 n_sentences=len(self.pieces), sentence_text=text,
+                                 is_last=piece.is_final and last_sentence, sentence_end=piece.is_final,
+                                 timings=self.clock.snapshot(), n_speech_tokens=piece.n_tokens,
+                                 watchdog=piece.watchdog)
+                self.cancel.raise_if_cancelled("Synthesis")
+
+    def run(self) -> Iterator[AudioChunk]:
+        self.cancel.raise_if_cancelled("Synthesis")
+        for si, text in enumerate(self.pieces):
+            yield from self.sentence(si, text)
+
+
+__all__ = [
+    "AudioChunk", "Download", "Engine", "MODES", "Mode", "Runtime", "SynthesisRequest", "SynthesisTask",
+    "check_request",
+]
