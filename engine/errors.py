@@ -75,6 +75,14 @@ class VoiceLibraryError(TimbreError):
     """A saved voice cannot be read, written or found."""
 
 
+class ExportError(TimbreError):
+    """An export cannot be made as asked (a bad option or combination, a timeline that does not add up)."""
+
+
+class UnsupportedFormatError(ExportError):
+    """The output file type (its suffix or ``--format``) is not one Timbre writes."""
+
+
 class CancelToken:
     """A thread-safe flag: the UI thread calls :meth:`cancel`, the worker checks :attr:`cancelled`.
 
