@@ -4,6 +4,7 @@
     timbre synth --model DIR --voice Me --text-file chapter.txt --mode cross_lingual -o out.wav
     timbre voices add Me --model DIR --prompt me.wav --transcript "..."   | list | remove | export | import
     timbre download [--repo ID] [--dest DIR] [--endpoint URL] [--offline]
+    timbre master IN [-o OUT] [--preset acx|podcast|ebu-r128|none] [--json]   (loudness report, mastering)
 
 Every failure the user can fix is one line on stderr and exit status 1 (2 for usage errors). A command is a
 module here with ``register(subparsers)``, which adds its parser and sets ``func``; :data:`COMMANDS` lists them
@@ -15,10 +16,10 @@ import argparse
 import sys
 
 from ..errors import TimbreError
-from . import download, synth, voices
+from . import download, master, synth, voices
 from .common import fail, write_wav
 
-COMMANDS = (synth, voices, download)
+COMMANDS = (synth, master, voices, download)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``timbre synth``: speak text (or a text file) in a saved voice or a prompt recording, to a WAV file."""
+"""``timbre synth``: speak text (or a text file) in a saved voice or a prompt recording, to an audio file
+(WAV, FLAC, MP3, Ogg, Opus, M4A/M4B; mastered, split and subtitled on request: engine.export)."""
 from __future__ import annotations
 
 import argparse
@@ -7,12 +8,14 @@ import time
 from pathlib import Path
 
 from ..errors import TimbreError
+from ..export.chunks import TimelineCollector
+from ..export.cli_options import OUT_HELP, add_export_options, check_export_args, export_from_args
 from .common import (add_model_options, add_voices_dir_option, bar, load_engine, read_text_option, voice_library,
-                     warn, write_wav)
+                     warn)
 
 
 def register(sub) -> None:
-    s = sub.add_parser("synth", help="speak text to a WAV file")
+    s = sub.add_parser("synth", help="speak text to an audio file")
     add_model_options(s)
     add_voices_dir_option(s)
     s.add_argument("--prompt", help="prompt recording (3-10 s of speech)")
@@ -26,15 +29,15 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
     s.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
-    s.add_argument("-o", "--out", required=True, help="output WAV file")
+    s.add_argument("-o", "--out", required=True, help=OUT_HELP)
+    add_export_options(s)
     s.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import numpy as np
-
     from ..engine import SynthesisRequest
 
+    check_export_args(args)  # a bad export option fails before any synthesis
     text = read_text_option(args)
     if args.voice and args.prompt:
         raise TimbreError("Give either --voice or --prompt (with --transcript), not both.")
@@ -47,14 +50,15 @@ def run(args) -> int:
     if voice is None:
         voice = engine.make_voice(args.prompt, args.transcript or "", name=Path(args.prompt).stem)
     req = SynthesisRequest(text=text, voice=voice, mode=args.mode, instruction=args.instruction or "",
-                           speed=args.speed, seed=args.seed, stream=args.stream)
+                           speed=args.speed, seed=args.seed, stream=args.stream,
+                           sentence_pause_s=0.0)  # the export's --pause-line puts the pauses in
     show_bar = sys.stderr.isatty() or args.progress
-    parts, first_audio, warnings = [], None, []
+    collector, first_audio, warnings = TimelineCollector(), None, []
     t0 = time.perf_counter()
     for chunk in engine.synthesize(req):
         if first_audio is None:
             first_audio = time.perf_counter() - t0
-        parts.append(chunk.samples)
+        collector.add(chunk)
         if chunk.watchdog:
             warnings.append(f"sentence {chunk.sentence_index + 1}: {chunk.watchdog}")
         if show_bar and chunk.n_sentences > 1 and chunk.sentence_end:
@@ -62,9 +66,8 @@ def run(args) -> int:
     if show_bar:
         print(file=sys.stderr)
     wall = time.perf_counter() - t0
-    audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    out = write_wav(args.out, audio, engine.sample_rate)
-    dur = audio.shape[0] / engine.sample_rate
+    result = export_from_args(args, collector.timeline())
+    out, dur = result.summary(), result.duration_s
     for w in warnings:
         warn(w)
     print(f"wrote {out} ({dur:.2f} s audio) | first audio after {first_audio or 0:.2f} s | "
