@@ -1,42 +1,61 @@
-"""Saved voices: what the frontend computes once from a prompt recording, kept on disk.
+"""Saved voices: what the frontend computes once from a prompt recording, kept on disk, never lost.
 
-A voice is three tensors + a transcript: the prompt speech tokens (25 Hz), the prompt mel
-(24 kHz flow mel, 2 frames per token) and the CAM++ speaker embedding. Making them needs the
-ONNX models and a few seconds; loading them is instant.
+A voice is three tensors + a transcript: the prompt speech tokens (25 Hz), the prompt mel (24 kHz flow mel,
+2 frames per token) and the CAM++ speaker embedding (checked by :mod:`engine.voice_checks`). Making them needs
+the ONNX models and a few seconds; loading them is instant.
 
 On disk (never pickle)::
 
-    <library>/<slug>/voice.safetensors   speech_tokens int32 [T], speech_feat float32 [2T, 80],
-                                         embedding float32 [192]
-    <library>/<slug>/voice.json          name, transcript, language, created, source_clip, ...
+    <library>/.lock                                one writer at a time (engine.folder_lock)
+    <library>/<slug>/voice.json                    name, transcript, ..., "tensors": "voice-<id>.safetensors"
+    <library>/<slug>/voice-<id>.safetensors        speech_tokens int32 [T], speech_feat float32 [2T, 80],
+                                                   embedding float32 [192]
 
-Every write goes to a temp folder first and is moved into place with ``os.replace`` so a crash
-never leaves half a voice. Export/import use ONE ``.safetensors`` file whose header metadata holds
-the JSON (any safetensors reader can open it).
+Nothing is lost, whatever crashes when:
+
+- Every change holds the library's lock, so two savers (the studio and the CLI, two threads) never pick the
+  same folder or both "create" one name.
+- A new voice is written into ``.tmp-<id>/`` and appears with one ``rename`` to its folder.
+- Replacing a voice writes a new tensors file next to the old one, then replaces ``voice.json`` (one atomic
+  replace: before it the old voice is complete, after it the new one), then deletes the old tensors file.
+  A rename is one replace of ``voice.json``; a delete is one ``rename`` to ``.del-<id>/``.
+- When a library is first used, leftovers of an interrupted change are cleaned up: ``.tmp-*`` and ``.del-*``
+  folders, tensors files no ``voice.json`` names, temporary files; a voice that an older Timbre had moved to
+  ``.old-*/v`` in the middle of a replace or delete is moved back.
+- A voice whose files cannot be read is listed as damaged (:attr:`VoiceInfo.damaged`) and named in errors with
+  what to do, instead of disappearing.
+
+Export/import use ONE ``.safetensors`` file (:mod:`engine.voice_files`), checked fully when imported.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
-import unicodedata
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from .errors import VoiceLibraryError
+from .voice_checks import check_transcript, check_voice_tensors
+from .voice_files import EXPORT_SUFFIX, MAX_META_BYTES, read_tensors, read_voice_file, write_voice_file
+from .voice_names import check_name, name_key, slug
 
 FORMAT_VERSION = 1
-TENSORS_FILE = "voice.safetensors"
+TENSORS_FILE = "voice.safetensors"  # the tensors file of voices saved before "tensors" was in voice.json
 META_FILE = "voice.json"
-EXPORT_SUFFIX = ".safetensors"
-_TENSOR_KEYS = ("speech_tokens", "speech_feat", "embedding")
-_META_KEY = "timbre_voice"  # safetensors header key holding the JSON in exported files
+LOCK_FILE = ".lock"
+LOCK_WAIT_S = 10.0  # a save takes milliseconds; waiting longer means another Timbre is stuck
+_TENSORS_NAME = re.compile(r"voice(-[0-9a-f]{16})?\.safetensors")
+
+__all__ = ["EXPORT_SUFFIX", "Voice", "VoiceInfo", "VoiceLibrary", "read_voice_file", "write_voice_file"]
 
 
 def _now_iso() -> str:
@@ -93,7 +112,8 @@ class Voice:
 
 @dataclass(frozen=True)
 class VoiceInfo:
-    """What a voice list shows, without loading tensors."""
+    """What a voice list shows, without loading tensors. ``damaged``: why the voice cannot be used and what to
+    do ("" when it is fine); a damaged voice whose ``voice.json`` is unreadable is named after its folder."""
 
     name: str
     language: str
@@ -101,55 +121,30 @@ class VoiceInfo:
     source_clip: str
     transcript: str
     duration_s: float
+    damaged: str = ""
 
 
-def _slug(name: str) -> str:
-    """A portable folder name for a voice name (the real name stays in the JSON)."""
-    s = unicodedata.normalize("NFKC", name).strip()
-    s = re.sub(r"[^\w.-]+", "_", s, flags=re.UNICODE).strip("._")
-    return (s or "voice")[:80]
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise VoiceLibraryError("A voice needs a name. Type a name for it.")
-    name = name.strip()
-    if len(name) > 120:
-        raise VoiceLibraryError("That voice name is too long (120 characters at most).")
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise VoiceLibraryError("A voice name cannot contain control characters.")
-    return name
-
-
-def _validate(tensors: dict[str, torch.Tensor], where: str) -> None:
-    missing = [k for k in _TENSOR_KEYS if k not in tensors]
-    if missing:
-        raise VoiceLibraryError(f"{where} lacks {', '.join(missing)}; it is not a Timbre voice file.")
-    tok, feat, emb = (tensors[k] for k in _TENSOR_KEYS)
-    if tok.dim() != 1 or tok.numel() == 0 or tok.dtype != torch.int32:
-        raise VoiceLibraryError(f"{where} has bad speech tokens {tuple(tok.shape)} {tok.dtype}.")
-    if feat.dim() != 2 or feat.shape[0] == 0 or not torch.isfinite(feat).all():
-        raise VoiceLibraryError(f"{where} has a bad prompt mel {tuple(feat.shape)}.")
-    if emb.dim() != 1 or emb.numel() == 0 or not torch.isfinite(emb).all():
-        raise VoiceLibraryError(f"{where} has a bad speaker embedding {tuple(emb.shape)}.")
-
-
-def _voice_from(meta: dict, tensors: dict[str, torch.Tensor], where: str) -> Voice:
-    _validate(tensors, where)
+def voice_from(meta: object, tensors: dict[str, torch.Tensor], where: str) -> Voice:
+    """A :class:`Voice` from its JSON and tensors, everything checked (typed errors naming ``where``)."""
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         raise VoiceLibraryError(f"{where} has no voice name in its metadata; it is not a Timbre voice file.")
-    if int(meta.get("format", 1)) > FORMAT_VERSION:
-        raise VoiceLibraryError(f"{where} was made by a newer Timbre (format {meta['format']}). Update Timbre.")
+    try:
+        version = int(meta.get("format", 1))
+    except (TypeError, ValueError) as e:
+        raise VoiceLibraryError(f"{where} has a damaged format number.") from e
+    if version > FORMAT_VERSION:
+        raise VoiceLibraryError(f"{where} was made by a newer Timbre (format {version}). Update Timbre.")
+    check_voice_tensors(tensors, where)
     return Voice(
         name=meta["name"],
-        transcript=str(meta.get("transcript", "")),
+        transcript=check_transcript(meta.get("transcript", ""), where),
         speech_tokens=tensors["speech_tokens"],
         speech_feat=tensors["speech_feat"],
         embedding=tensors["embedding"],
         language=str(meta.get("language", "")),
         created=str(meta.get("created", "")),
         source_clip=str(meta.get("source_clip", "")),
-        notes=dict(meta.get("notes") or {}),
+        notes=dict(meta["notes"]) if isinstance(meta.get("notes"), dict) else {},
     )
 
 
@@ -159,193 +154,273 @@ def default_voices_dir() -> Path:
     return Path(platformdirs.user_data_dir("Timbre", appauthor=False)) / "voices"
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One voice folder: its JSON (None if unreadable) and what is wrong with it ("" if nothing)."""
+
+    path: Path
+    meta: dict | None
+    problem: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"] if self.meta is not None else self.path.name
+
+    @property
+    def tensors(self) -> Path:
+        return self.path / _tensors_name(self.meta)
+
+
+def _tensors_name(meta: dict | None) -> str:
+    """The tensors file voice.json names (only a name of our own pattern, never a path from the JSON)."""
+    name = (meta or {}).get("tensors", TENSORS_FILE)
+    return name if isinstance(name, str) and _TENSORS_NAME.fullmatch(name) else TENSORS_FILE
+
+
+def _read_entry(d: Path) -> _Entry:
+    meta_path = d / META_FILE
+    try:
+        if meta_path.stat().st_size > MAX_META_BYTES:
+            raise ValueError("too large")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"].strip():
+            raise ValueError("no voice name")
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON, bad UTF-8, no name
+        return _Entry(d, None, f"its {META_FILE} cannot be read ({type(e).__name__}: {str(e)[:80]})")
+    entry = _Entry(d, meta)
+    if not entry.tensors.is_file():
+        return replace(entry, problem=f"its voice data ({entry.tensors.name}) is missing")
+    return entry
+
+
+def _what_to_do(entry: _Entry) -> str:
+    return (f"Voice {entry.name!r} is damaged: {entry.problem}. Delete it and make it again from its recording, "
+            f"or restore the folder {entry.path} from a backup.")
+
+
 class VoiceLibrary:
-    """A folder of saved voices. Names are unique (case-insensitive)."""
+    """A folder of saved voices. Names are unique (caselessly, after Unicode folding)."""
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_voices_dir()
+        self._recovered = False
+        self._held = threading.local()  # this thread's nesting depth of _locked (rename loads under the lock)
+
+    # ---- the lock and recovery ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self, *, write: bool) -> Iterator[None]:
+        """Hold the library's lock (readers too: they never see a change half done). A library that does not
+        exist or cannot be written is read without it; writing to it then fails with its own clear error."""
+        from .folder_lock import exclusive
+
+        depth = getattr(self._held, "depth", 0)
+        if depth:
+            self._held.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._held.depth = depth
+            return
+        lock = None
+        if write or self.root.is_dir():
+            lock = exclusive(self.root / LOCK_FILE, wait=LOCK_WAIT_S, busy=lambda: VoiceLibraryError(
+                f"The voice library {self.root} is busy: another Timbre has been changing it for "
+                f"{LOCK_WAIT_S:.0f} s. Try again, or close the other Timbre."))
+            try:
+                lock.__enter__()  # creates the library folder and its lock file if needed
+            except OSError as e:
+                if write:
+                    raise VoiceLibraryError(f"Cannot write to the voice library {self.root}: "
+                                            f"{e.strerror or e}.") from e
+                lock = None  # a read-only library: read it as it is
+        self._held.depth = 1
+        try:
+            if lock is not None and not self._recovered:
+                self._recover()
+                self._recovered = True
+            yield
+        finally:
+            self._held.depth = 0
+            if lock is not None:
+                lock.__exit__(None, None, None)
+
+    def _recover(self) -> None:
+        """Finish or undo what an interrupted change left (see the module docstring)."""
+        for p in sorted(self.root.iterdir()):
+            if p.name.startswith((".tmp-", ".del-")):
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.name.startswith(".old-"):
+                self._restore_legacy(p)
+        for entry in self._entries():
+            if entry.meta is None:
+                continue
+            keep = {META_FILE, entry.tensors.name}
+            for f in entry.path.iterdir():
+                if f.is_file() and f.name not in keep and (f.name.startswith(".") or _TENSORS_NAME.fullmatch(f.name)):
+                    f.unlink(missing_ok=True)
+
+    def _restore_legacy(self, old: Path) -> None:
+        """An older Timbre replaced a voice by moving it to ``.old-*/v`` first: put back what it left there."""
+        moved = _read_entry(old / "v") if (old / "v").is_dir() else None
+        if moved is not None and not moved.problem and self._find(moved.name) is None:
+            os.rename(moved.path, self._free_dir(moved.name))
+        shutil.rmtree(old, ignore_errors=True)
 
     # ---- reading ---------------------------------------------------------------------------
-    def _entries(self) -> list[tuple[Path, dict]]:
+    def _entries(self) -> list[_Entry]:
         if not self.root.is_dir():
             return []
-        out = []
-        for d in sorted(self.root.iterdir()):
-            meta_path = d / META_FILE
-            if d.name.startswith(".") or not meta_path.is_file():
-                continue
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue  # a damaged entry must not hide the others; load() reports it by name
-            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-                out.append((d, meta))
-        return out
+        return [_read_entry(d) for d in sorted(self.root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
 
-    def _find(self, name: str) -> tuple[Path, dict] | None:
-        key = name.strip().casefold()
-        for d, meta in self._entries():
-            if meta["name"].casefold() == key:
-                return d, meta
-        return None
+    def _find(self, name: str) -> _Entry | None:
+        key = name_key(name)
+        return next((e for e in self._entries() if e.meta is not None and name_key(e.name) == key), None)
 
-    def _need(self, name: str) -> tuple[Path, dict]:
+    def _need(self, name: str) -> _Entry:
         found = self._find(name)
-        if found is None:
-            known = ", ".join(i.name for i in self.list()) or "none saved yet"
-            raise VoiceLibraryError(f"No voice named {name!r} in {self.root} (voices: {known}).")
-        return found
+        if found is not None:
+            return found
+        damaged = self._damaged(name)
+        if damaged is not None:
+            raise VoiceLibraryError(_what_to_do(damaged))
+        known = ", ".join(e.name for e in self._entries()) or "none saved yet"
+        raise VoiceLibraryError(f"No voice named {name!r} in {self.root} (voices: {known}).")
+
+    def _damaged(self, name: str) -> _Entry | None:
+        """The unreadable voice folder a name would be stored in (its voice.json, and so its name, is lost)."""
+        key = name_key(name)
+        return next((e for e in self._entries()
+                     if e.meta is None and (name_key(e.path.name) == key or e.path.name == slug(name))), None)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._find(name) is not None
+        if not isinstance(name, str):
+            return False
+        with self._locked(write=False):
+            return self._find(name) is not None
 
     def list(self) -> list[VoiceInfo]:
-        """Every saved voice, sorted by name."""
-        infos = []
-        for d, meta in self._entries():
-            n_tokens = 0
-            try:
-                from safetensors import safe_open
+        """Every saved voice, sorted by name; damaged ones too, with :attr:`VoiceInfo.damaged` set."""
+        from safetensors import safe_open
 
-                with safe_open(str(d / TENSORS_FILE), framework="pt") as f:
-                    n_tokens = f.get_slice("speech_tokens").get_shape()[0]
-            except Exception:  # noqa: BLE001 - a listing shows duration 0 for a damaged file
-                n_tokens = 0
-            infos.append(VoiceInfo(meta["name"], str(meta.get("language", "")), str(meta.get("created", "")),
-                                   str(meta.get("source_clip", "")), str(meta.get("transcript", "")),
-                                   n_tokens / 25.0))
-        return sorted(infos, key=lambda i: i.name.casefold())
+        infos = []
+        with self._locked(write=False):
+            entries = self._entries()
+            for e in entries:
+                meta, problem, n_tokens = e.meta or {}, e.problem, 0
+                if not problem:
+                    try:
+                        with safe_open(str(e.tensors), framework="pt") as f:
+                            n_tokens = f.get_slice("speech_tokens").get_shape()[0]
+                    except Exception as error:  # noqa: BLE001 - safetensors raises several types for junk
+                        problem = f"its voice data ({e.tensors.name}) cannot be read ({type(error).__name__})"
+                infos.append(VoiceInfo(e.name, str(meta.get("language", "")), str(meta.get("created", "")),
+                                       str(meta.get("source_clip", "")), str(meta.get("transcript", "")),
+                                       n_tokens / 25.0, _what_to_do(replace(e, problem=problem)) if problem else ""))
+        return sorted(infos, key=lambda i: name_key(i.name))
 
     def load(self, name: str) -> Voice:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        d, meta = self._need(name)
-        try:
-            tensors = load_file(str(d / TENSORS_FILE))
-        except (OSError, SafetensorError) as e:
-            raise VoiceLibraryError(f"Voice {name!r} is damaged ({e}). Delete it and make it again.") from e
-        return _voice_from(meta, tensors, f"Voice {name!r}")
+        with self._locked(write=False):
+            e = self._need(name)
+            if e.problem:
+                raise VoiceLibraryError(_what_to_do(e))
+            try:
+                tensors, _ = read_tensors(e.tensors, f"Voice {e.name!r}")
+                return voice_from(e.meta, tensors, f"Voice {e.name!r}")
+            except VoiceLibraryError as error:
+                raise VoiceLibraryError(_what_to_do(replace(e, problem=str(error)))) from error
 
     # ---- writing ---------------------------------------------------------------------------
-    def _write_dir(self, voice: Voice, target: Path) -> None:
-        """Write a voice folder atomically: temp folder in the library, then os.replace."""
-        from safetensors.torch import save_file
-
-        tensors = voice._tensors()
-        _validate(tensors, f"Voice {voice.name!r}")
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
-        try:
-            save_file(tensors, str(tmp / TENSORS_FILE))
-            (tmp / META_FILE).write_text(json.dumps(voice._meta(), ensure_ascii=False, indent=1), encoding="utf-8")
-            if target.exists():
-                trash = Path(tempfile.mkdtemp(prefix=".old-", dir=self.root))
-                os.replace(target, trash / "v")
-                os.replace(tmp, target)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except OSError as e:
-            raise VoiceLibraryError(f"Cannot save voice {voice.name!r} in {self.root}: {e.strerror or e}.") from e
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-
     def _free_dir(self, name: str) -> Path:
-        base = _slug(name)
+        base = slug(name)
         cand, i = self.root / base, 2
         while cand.exists():
             cand, i = self.root / f"{base}-{i}", i + 1
         return cand
 
+    def _write_files(self, folder: Path, voice: Voice, tensors: dict[str, torch.Tensor]) -> str:
+        """Write ``voice-<id>.safetensors`` then ``voice.json`` naming it (each atomic, the user's file mode)."""
+        from safetensors.torch import save_file
+
+        from .atomic import atomic_write, atomic_write_text
+
+        name = f"voice-{secrets.token_hex(8)}.safetensors"
+        atomic_write(folder / name, lambda tmp: save_file(tensors, str(tmp)), suffix=".safetensors")
+        meta = {**voice._meta(), "tensors": name}
+        atomic_write_text(folder / META_FILE, json.dumps(meta, ensure_ascii=False, indent=1))
+        return name
+
+    def _create(self, voice: Voice, tensors: dict[str, torch.Tensor]) -> None:
+        tmp = self.root / f".tmp-{secrets.token_hex(8)}"
+        os.mkdir(tmp)  # the user's folder mode (mkdtemp would make it 0700)
+        try:
+            self._write_files(tmp, voice, tensors)
+            os.rename(tmp, self._free_dir(voice.name))  # the voice appears complete, or not at all
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _replace(self, entry: _Entry, voice: Voice, tensors: dict[str, torch.Tensor]) -> None:
+        old = entry.tensors
+        new = self._write_files(entry.path, voice, tensors)  # voice.json replaced last: the commit
+        if old.name != new:
+            old.unlink(missing_ok=True)
+
+    def _write(self, what: str, change) -> None:
+        from .atomic import WriteError
+
+        try:
+            change()
+        except (OSError, WriteError) as e:
+            raise VoiceLibraryError(f"Cannot {what} in {self.root}: {getattr(e, 'strerror', None) or e}") from e
+
     def save(self, voice: Voice, *, overwrite: bool = False) -> VoiceInfo:
         """Add a voice; an existing voice of that name is replaced only with ``overwrite``."""
-        name = _check_name(voice.name)
-        voice = replace(voice, name=name)
-        found = self._find(name)
-        if found is not None and not overwrite:
-            raise VoiceLibraryError(f"A voice named {name!r} already exists. Pick another name or replace it.")
-        self._write_dir(voice, found[0] if found else self._free_dir(name))
+        voice = replace(voice, name=check_name(voice.name))
+        check_transcript(voice.transcript, f"Voice {voice.name!r}")
+        tensors = voice._tensors()
+        check_voice_tensors(tensors, f"Voice {voice.name!r}")
+        with self._locked(write=True):
+            found = self._find(voice.name)
+            if found is not None and not overwrite:
+                raise VoiceLibraryError(f"A voice named {found.name!r} already exists. Pick another name or "
+                                        "replace it.")
+            self._write(f"save voice {voice.name!r}",
+                        lambda: self._replace(found, voice, tensors) if found else self._create(voice, tensors))
         return voice.info()
 
     def rename(self, old: str, new: str) -> VoiceInfo:
-        new = _check_name(new)
-        d, meta = self._need(old)
-        other = self._find(new)
-        if other is not None and other[0] != d:
-            raise VoiceLibraryError(f"A voice named {new!r} already exists. Pick another name.")
-        voice = replace(self.load(old), name=new)
-        target = self._free_dir(new) if _slug(new) != d.name else d
-        self._write_dir(voice, target)
-        if target != d:
-            shutil.rmtree(d, ignore_errors=True)
+        new = check_name(new)
+        with self._locked(write=True):
+            entry = self._need(old)
+            other = self._find(new)
+            if other is not None and other.path != entry.path:
+                raise VoiceLibraryError(f"A voice named {other.name!r} already exists. Pick another name.")
+            voice = replace(self.load(old), name=new)
+            meta = {**entry.meta, "name": new}
+
+            def commit() -> None:
+                from .atomic import atomic_write_text
+
+                atomic_write_text(entry.path / META_FILE, json.dumps(meta, ensure_ascii=False, indent=1))
+
+            self._write(f"rename voice {old!r}", commit)
         return voice.info()
 
     def delete(self, name: str) -> None:
-        d, _ = self._need(name)
-        try:
-            # Move aside first (atomic) so a half-deleted voice never shows up in list().
-            trash = Path(tempfile.mkdtemp(prefix=".old-", dir=self.root))
-            os.replace(d, trash / "v")
+        """Remove a voice (a damaged one too, by the name the list shows)."""
+        with self._locked(write=True):
+            entry = self._find(name) or self._damaged(name) or self._need(name)
+            trash = self.root / f".del-{secrets.token_hex(8)}"
+            self._write(f"delete voice {name!r}", lambda: os.rename(entry.path, trash))  # gone at once, atomically
             shutil.rmtree(trash, ignore_errors=True)
-        except OSError as e:
-            raise VoiceLibraryError(f"Cannot delete voice {name!r}: {e.strerror or e}.") from e
 
     # ---- one-file export/import ------------------------------------------------------------
     def export(self, name: str, dest: str | Path) -> Path:
         """Write the voice as one ``.safetensors`` file (JSON in its header); return the path."""
-        voice = self.load(name)
-        return write_voice_file(voice, dest)
+        return write_voice_file(self.load(name), dest)
 
     def import_file(self, src: str | Path, *, name: str | None = None, overwrite: bool = False) -> VoiceInfo:
-        """Add a voice from a file made by :meth:`export`, optionally under another name."""
+        """Add a voice from a file made by :meth:`export` (checked fully here), optionally under another name."""
         voice = read_voice_file(src)
         if name is not None:
             voice = replace(voice, name=name)
         return self.save(voice, overwrite=overwrite)
-
-
-def write_voice_file(voice: Voice, dest: str | Path) -> Path:
-    """One-file form of a voice (atomic: temp file in the same folder + os.replace)."""
-    from safetensors.torch import save_file
-
-    dest = Path(dest)
-    if dest.suffix != EXPORT_SUFFIX:
-        dest = dest.with_name(dest.name + EXPORT_SUFFIX)
-    tensors = voice._tensors()
-    _validate(tensors, f"Voice {voice.name!r}")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=EXPORT_SUFFIX, dir=dest.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={_META_KEY: json.dumps(voice._meta(), ensure_ascii=False)})
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as e:
-        raise VoiceLibraryError(f"Cannot write {dest}: {e.strerror or e}.") from e
-    return dest
-
-
-def read_voice_file(src: str | Path) -> Voice:
-    from safetensors import SafetensorError, safe_open
-
-    src = Path(src)
-    if not src.is_file():
-        raise VoiceLibraryError(f"Voice file {src} does not exist.")
-    try:
-        with safe_open(str(src), framework="pt") as f:
-            meta_json = (f.metadata() or {}).get(_META_KEY)
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, SafetensorError) as e:
-        raise VoiceLibraryError(f"{src.name} is not a voice file Timbre can read ({e}).") from e
-    if meta_json is None:
-        raise VoiceLibraryError(f"{src.name} has no Timbre voice metadata; export voices from Timbre.")
-    try:
-        meta = json.loads(meta_json)
-    except ValueError as e:
-        raise VoiceLibraryError(f"{src.name} has damaged voice metadata.") from e
-    return _voice_from(meta, tensors, src.name)

@@ -22,6 +22,7 @@ def _voice(name: str = "Ada", seed: int = 0, n: int = 30) -> Voice:
         language="en",
         source_clip="ada.wav",
         notes={"snr_db": 31.5},
+        created="2024-05-01T12:00:00+00:00",  # fixed: two calls must make equal voices
     )
 
 
@@ -42,8 +43,8 @@ def test_save_load_list(tmp_path: Path):
     assert [i.name for i in lib.list()] == ["Ada"]
     assert "ADA" in lib and "Bob" not in lib
     # Never pickle: the folder holds only safetensors + JSON.
-    files = sorted(p.name for p in (tmp_path / "voices").rglob("*") if p.is_file())
-    assert files == ["voice.json", "voice.safetensors"]
+    files = sorted(p.suffix for p in (tmp_path / "voices").rglob("*") if p.is_file() and p.name != ".lock")
+    assert files == [".json", ".safetensors"]
     meta = json.loads(next((tmp_path / "voices").rglob("voice.json")).read_text())
     assert meta["name"] == "Ada" and meta["created"]
 
@@ -67,8 +68,8 @@ def test_duplicate_rename_delete(tmp_path: Path):
         lib.load("Bob")
     with pytest.raises(VoiceLibraryError, match="name"):
         lib.save(_voice("   "))
-    # No temp folders are left behind.
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # No temp folders are left behind (only the library's lock file).
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".lock"]
 
 
 def test_export_import_one_file(tmp_path: Path):
@@ -96,7 +97,7 @@ def test_bad_files_are_typed_errors(tmp_path: Path):
 
     plain = tmp_path / "plain.safetensors"
     save_file({"x": torch.zeros(3)}, str(plain))
-    with pytest.raises(VoiceLibraryError, match="metadata"):
+    with pytest.raises(VoiceLibraryError, match="not a Timbre voice file"):
         read_voice_file(plain)
     bad = Voice("Bad", "t", torch.zeros(0, dtype=torch.int32), torch.zeros(0, 80), torch.zeros(192))
     with pytest.raises(VoiceLibraryError, match="speech tokens"):
@@ -105,7 +106,7 @@ def test_bad_files_are_typed_errors(tmp_path: Path):
     lib = VoiceLibrary(tmp_path / "lib")
     lib.save(_voice("Ada"))
     lib.save(_voice("Bob"))
-    next(p for p in (tmp_path / "lib").rglob("voice.safetensors") if "Bob" in str(p)).write_bytes(b"broken")
+    next(p for p in (tmp_path / "lib").rglob("voice*.safetensors") if "Bob" in str(p)).write_bytes(b"broken")
     assert [i.name for i in lib.list()] == ["Ada", "Bob"]
     with pytest.raises(VoiceLibraryError, match="damaged"):
         lib.load("Bob")
