@@ -83,6 +83,14 @@ class UnsupportedFormatError(ExportError):
     """The output file type (its suffix or ``--format``) is not one Timbre writes."""
 
 
+class CheckError(TimbreError):
+    """A take check cannot run as asked (see :mod:`engine.checks`)."""
+
+
+class CheckModelMissing(CheckError):
+    """A take check's optional package or model folder is missing: that check reports "not installed"."""
+
+
 class CancelToken:
     """A thread-safe flag: the UI thread calls :meth:`cancel`, the worker checks :attr:`cancelled`.
 
