@@ -91,6 +91,10 @@ class CheckModelMissing(CheckError):
     """A take check's optional package or model folder is missing: that check reports "not installed"."""
 
 
+class ServerError(TimbreError):
+    """The speech server cannot start as configured (see :mod:`engine.server`)."""
+
+
 class CancelToken:
     """A thread-safe flag: the UI thread calls :meth:`cancel`, the worker checks :attr:`cancelled`.
 
