@@ -1,4 +1,5 @@
-"""What several commands share: the model and voice-library options, errors, progress bars, WAV output."""
+"""What several commands share: the model and voice-library options, errors, progress bars, output checks
+and WAV output."""
 from __future__ import annotations
 
 import argparse
@@ -68,6 +69,58 @@ def write_wav(path: str | Path, samples, sample_rate: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda tmp: sf.write(tmp, samples, sample_rate, subtype="PCM_16", format="WAV"),
                         suffix=".wav")
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Refuse an output path that cannot be written (empty, a folder, inside a file, too long, a read-only
+    folder) BEFORE the minutes of synthesis that would fill it. Creates nothing: missing folders are made
+    when the file is written. Raises :class:`~engine.atomic.WriteError` with one sentence for the user."""
+    from ..atomic import WriteError, describe_os_error
+
+    if not str(path).strip():
+        raise WriteError("The output file name is empty. Give -o a file name, e.g. -o speech.wav.")
+    path = Path(path).expanduser()
+    try:
+        _check_writable(path)
+    except OSError as e:  # e.g. ENAMETOOLONG from merely looking at the path
+        raise WriteError(describe_os_error(path, e)) from e
+    return path
+
+
+def _check_writable(path: Path) -> None:
+    import tempfile
+
+    from ..atomic import WriteError
+
+    _check_lengths(path, 255, 4096)  # the common limits first: looking at a longer path fails with ENAMETOOLONG
+    if path.is_dir():
+        raise WriteError(f"{path} is a folder, not a file name. Add a file name, e.g. {path / 'speech.wav'}.")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise WriteError(f"{folder} is a file, so {path} cannot be made inside it. Pick another folder.")
+    _check_lengths(path, _limit(folder, "PC_NAME_MAX", 255), _limit(folder, "PC_PATH_MAX", 4096))
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".timbre-check-"):
+        pass  # the only sure test of "can I write here" (modes, ACLs, read-only mounts): write a file there
+
+
+def _check_lengths(path: Path, name_max: int, path_max: int) -> None:
+    from ..atomic import WriteError
+
+    if any(len(part.encode("utf-8", "surrogateescape")) > name_max for part in path.parts):
+        raise WriteError(f"A name in {str(path)[:60]}... is too long for this file system (at most {name_max} bytes "
+                         "per name). Pick a shorter name.")
+    if len(str(path.absolute()).encode("utf-8", "surrogateescape")) >= path_max:
+        raise WriteError(f"The path {str(path)[:60]}... is too long for this file system (at most {path_max} bytes). "
+                         "Pick a shorter path.")
+
+
+def _limit(folder: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(folder, name)
+    except (AttributeError, OSError, ValueError):  # Windows has no pathconf
+        return default
 
 
 def read_text_option(args) -> str:

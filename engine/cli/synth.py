@@ -10,8 +10,9 @@ from pathlib import Path
 from ..errors import TimbreError
 from ..export.chunks import TimelineCollector
 from ..export.cli_options import OUT_HELP, add_export_options, check_export_args, export_from_args
-from .common import (add_model_options, add_voices_dir_option, bar, load_engine, read_text_option, voice_library,
-                     warn)
+from ..rng import check_seed
+from .common import (add_model_options, add_voices_dir_option, bar, check_output_path, load_engine, read_text_option,
+                     voice_library, warn)
 
 
 def register(sub) -> None:
@@ -37,7 +38,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..engine import SynthesisRequest
 
-    check_export_args(args)  # a bad export option fails before any synthesis
+    check_output_path(args.out)  # a bad -o, a bad export option or seed fail before any synthesis
+    check_export_args(args)
+    check_seed(args.seed)
     text = read_text_option(args)
     if args.voice and args.prompt:
         raise TimbreError("Give either --voice or --prompt (with --transcript), not both.")
