@@ -230,17 +230,20 @@ class ConformerBlock(nn.Module):
 
 
 class PreLookaheadLayer(nn.Module):
-    """conv1 (k = lookahead+1) over the current and next ``lookahead`` tokens, LeakyReLU, causal conv2 (k=3), residual."""
+    """conv1 (k = lookahead+1) over the current and next ``lookahead`` tokens, LeakyReLU, causal conv2 (k=3), residual.
 
-    def __init__(self, channels: int, lookahead: int):
+    ``hidden``: conv1's output channels (CosyVoice 2: ``channels``; CosyVoice 3: 80 -> 1024 -> 80)."""
+
+    def __init__(self, channels: int, lookahead: int, hidden: int | None = None):
         super().__init__()
         self.lookahead = lookahead
-        self.conv1 = nn.Conv1d(channels, channels, kernel_size=lookahead + 1)
-        self.conv2 = nn.Conv1d(channels, channels, kernel_size=3)
+        hidden = channels if hidden is None else hidden
+        self.conv1 = nn.Conv1d(channels, hidden, kernel_size=lookahead + 1)
+        self.conv2 = nn.Conv1d(hidden, channels, kernel_size=3)
 
     def forward(self, x: Tensor, context: Tensor | None, tail: Tensor | None) -> tuple[Tensor, Tensor]:
         """x: [1, T, C]; context: [1, c<=lookahead, C] tokens after x (zeros stand in for missing ones);
-        tail: conv1 activations of the 2 positions before x ([1, C, 2], zeros at the start).
+        tail: conv1 activations of the 2 positions before x ([1, hidden, 2], zeros at the start).
         Returns the output and the new tail."""
         h = x.transpose(1, 2)
         if context is not None and context.size(1) > 0:

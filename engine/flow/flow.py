@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -59,25 +60,37 @@ class FlowStreamState:
     noise: Tensor  # [1, 80, >= 2·done]
     rng: RandomSource | None
     done: int = 0
-    encoder: EncoderCache = EncoderCache()
+    encoder: Any = None  # the token encoder's cache (CosyVoice 2: EncoderCache; CosyVoice 3: pre-lookahead tail)
     decoder: tuple[tuple[EstimatorCache, ...], ...] | None = None  # [ODE step][row group]
     finished: bool = False
     rows: tuple[tuple[int, int], ...] = BATCH_ROWS  # how the guidance rows are run (cfm.BATCH_ROWS / SPLIT_ROWS)
 
 
-class Flow(nn.Module):
-    def __init__(self, cfg: FlowConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.input_embedding = nn.Embedding(cfg.vocab_size, cfg.input_size)
-        self.spk_embed_affine_layer = nn.Linear(cfg.spk_embed_dim, cfg.output_size)
-        self.encoder = UpsampleConformerEncoder(cfg.encoder)
-        self.encoder_proj = nn.Linear(cfg.encoder.output_size, cfg.output_size)
-        self.decoder = CFM(cfg.cfm, cfg.estimator)
+class StreamingFlow(nn.Module):
+    """Tokens -> mu (the family's token encoder) -> CFM, one-shot and incrementally streamed.
+
+    A subclass provides ``input_embedding``, ``spk_embed_affine_layer``, ``decoder`` (a :class:`CFM`), ``cfg``
+    (with ``vocab_size``, ``output_size``, ``pre_lookahead_len``) and the three encoder hooks below; everything
+    else (noise, conditions, chunk bookkeeping, the stream state) is shared by CosyVoice 2 and 3.
+    """
+
+    cfg: Any
+    decoder: CFM
 
     @property
     def frames_per_token(self) -> int:
-        return self.cfg.encoder.up_stride
+        """Mel frames per speech token."""
+        raise NotImplementedError
+
+    @property
+    def token_chunk(self) -> int:
+        """Tokens per streaming attention chunk: a stream only integrates whole chunks (but for its last call)."""
+        raise NotImplementedError
+
+    def encode_chunk(self, x: Tensor, context: Tensor | None, cache: Any, streaming: bool) -> tuple[Tensor, Any]:
+        """Embedded tokens [1, T, D] after those ``cache`` covers (None: none) + embedded look-ahead tokens
+        [1, c, D] (None: zeros) -> (mu [1, 80, T·frames_per_token], the cache including these tokens)."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------------------
     # Pieces
@@ -141,7 +154,7 @@ class Flow(nn.Module):
 
     @torch.inference_mode()
     def encode(self, token: Tensor, prompt_token: Tensor, *, streaming: bool, finalize: bool) -> Tensor:
-        """mu [1, 80, frames]: the encoder output after ``encoder_proj`` (what the CFM is conditioned on)."""
+        """mu [1, 80, frames]: the token encoder's output (what the CFM is conditioned on)."""
         lookahead = self.cfg.pre_lookahead_len
         if not finalize and token.size(1) <= lookahead:
             raise InputError(f"A non-final flow call needs more than {lookahead} tokens (the last {lookahead} are "
@@ -150,8 +163,7 @@ class Flow(nn.Module):
         context = None
         if not finalize:
             x, context = x[:, :-lookahead], x[:, -lookahead:]
-        h = self.encoder(x, context, streaming=streaming)
-        return self.encoder_proj(h).transpose(1, 2)
+        return self.encode_chunk(x, context, None, streaming)[0]
 
     @staticmethod
     def _noise(noise: Tensor | None, rng: RandomSource | None, n_frames: int, dtype) -> Tensor:
@@ -210,7 +222,7 @@ class Flow(nn.Module):
         if new_tokens.dim() != 2 or new_tokens.size(0) != 1:
             raise InputError("stream_step takes new tokens as [1, n].")
         tokens = torch.cat([state.tokens, new_tokens.long().to(state.tokens.device)], dim=1)
-        n, chunk, lookahead = tokens.size(1), self.cfg.encoder.static_chunk_size, self.cfg.pre_lookahead_len
+        n, chunk, lookahead = tokens.size(1), self.token_chunk, self.cfg.pre_lookahead_len
         if finalize:
             end = n
         else:
@@ -235,7 +247,7 @@ class Flow(nn.Module):
         mel = self._one_shot(state.tokens[:, p:], state.tokens[:, :p], state.prompt_feat, state.spks,
                              streaming=False, finalize=True, noise=noise, rng=None, should_stop=should_stop)
         emitted = max(0, state.done * ratio - state.prompt_feat.size(1))
-        final = replace(state, noise=noise, done=state.tokens.size(1), encoder=EncoderCache(), decoder=None,
+        final = replace(state, noise=noise, done=state.tokens.size(1), encoder=None, decoder=None,
                         finished=True)
         return mel[:, :, emitted:], final
 
@@ -255,8 +267,7 @@ class Flow(nn.Module):
         start, lookahead, ratio = state.done, self.cfg.pre_lookahead_len, self.frames_per_token
         x = self.embed_tokens(state.tokens[:, start:end])
         context = None if finalize else self.embed_tokens(state.tokens[:, end:end + lookahead])
-        h, enc_cache = self.encoder.forward_chunk(x, context, state.encoder, streaming=True)
-        mu = self.encoder_proj(h).transpose(1, 2)
+        mu, enc_cache = self.encode_chunk(x, context, state.encoder, streaming=True)
 
         f0, f1 = start * ratio, end * ratio
         noise = self._extend_noise(state, f1)
@@ -271,6 +282,42 @@ class Flow(nn.Module):
                             decoder=dec_caches if not finalize else None)
 
 
+class Flow(StreamingFlow):
+    """CosyVoice 2 (``CausalMaskedDiffWithXvec``): embedding -> UpsampleConformerEncoder -> encoder_proj = mu."""
+
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.input_embedding = nn.Embedding(cfg.vocab_size, cfg.input_size)
+        self.spk_embed_affine_layer = nn.Linear(cfg.spk_embed_dim, cfg.output_size)
+        self.encoder = UpsampleConformerEncoder(cfg.encoder)
+        self.encoder_proj = nn.Linear(cfg.encoder.output_size, cfg.output_size)
+        self.decoder = CFM(cfg.cfm, cfg.estimator)
+
+    @property
+    def frames_per_token(self) -> int:
+        return self.cfg.encoder.up_stride
+
+    @property
+    def token_chunk(self) -> int:
+        return self.cfg.encoder.static_chunk_size
+
+    def encode_chunk(self, x: Tensor, context: Tensor | None, cache: EncoderCache | None,
+                     streaming: bool) -> tuple[Tensor, EncoderCache]:
+        h, enc_cache = self.encoder.forward_chunk(x, context, cache or EncoderCache(), streaming=streaming)
+        return self.encoder_proj(h).transpose(1, 2), enc_cache
+
+
+def load_flow_weights(flow: nn.Module, model_dir: str | Path, device: str | torch.device = "cpu",
+                      dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Load ``flow.pt`` strictly into ``flow`` built on the meta device (no random init) and move it."""
+    sd = read_state_dict(Path(model_dir) / "flow.pt")
+    check_fits(flow, sd, "flow.pt")  # before to_empty allocates what the config asks for
+    flow = flow.to_empty(device=device)
+    load_into(flow, sd, "flow.pt")
+    return flow.to(dtype=dtype).eval()
+
+
 def load_flow(model_dir: str | Path, cfg: FlowConfig | ModelConfig | None = None, device: str | torch.device = "cpu",
               dtype: torch.dtype = torch.float32) -> Flow:
     """Build the flow from the config (on the meta device, no random init) and load ``flow.pt`` strictly."""
@@ -281,8 +328,4 @@ def load_flow(model_dir: str | Path, cfg: FlowConfig | ModelConfig | None = None
         cfg = cfg.flow
     with torch.device("meta"):
         flow = Flow(cfg)
-    sd = read_state_dict(model_dir / "flow.pt")
-    check_fits(flow, sd, "flow.pt")  # before to_empty allocates what the config asks for
-    flow = flow.to_empty(device=device)
-    load_into(flow, sd, "flow.pt")
-    return flow.to(dtype=dtype).eval()
+    return load_flow_weights(flow, model_dir, device, dtype)
