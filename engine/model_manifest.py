@@ -11,7 +11,7 @@ Every file is checked against the hub's ETag when it arrives: large (LFS) files'
 files' ETag is the git blob sha1 (``sha1(b"blob <size>\\0" + bytes)``), so wrong bytes of the right size are
 caught for both. :func:`verify_download` re-hashes every file against the manifest (what "Verify model" and
 ``timbre download --verify`` run; sha256 runs at ~1 GB/s here, so the 3 GB model takes a few seconds).
-:func:`check_quickly` is the cheap check run before each use: a file whose ``stat`` (size, mtime, ctime,
+``verify_download(full=False)`` is the cheap check run before offline use: a file whose ``stat`` (size, mtime, ctime,
 inode) is what it was when last hashed is taken as unchanged (any write through the file system changes ctime,
 which programs cannot set back), any other is hashed again. Only silent disk corruption needs the full check.
 """
@@ -88,6 +88,7 @@ def read_manifest(folder: Path) -> Manifest | None:
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     from .atomic import atomic_write_text
 
+    state_dir(folder).mkdir(parents=True, exist_ok=True)
     atomic_write_text(state_dir(folder) / MANIFEST_NAME, manifest.to_json())
 
 
@@ -151,16 +152,20 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return self.has_manifest and not self.problems
+        """Nothing wrong was found (for a folder without a manifest: only its structure was checked)."""
+        return not self.problems
 
     def describe(self) -> str:
+        damaged = [(name, what) for name, what in self.problems if name]
+        if damaged:
+            bad = "; ".join(f"{name}: {what}" for name, what in damaged)
+            return f"{len(damaged)} model file(s) are damaged ({bad}). Download the model again to replace them."
+        if self.problems:  # the structural check's own sentence (it names the file and what to do)
+            return " ".join(what for _, what in self.problems)
         if not self.has_manifest:
             return (f"{self.folder} was not downloaded by Timbre, so there are no checksums to compare its files "
-                    "with; only their presence and format can be checked.")
-        if not self.problems:
-            return f"All {len(self.checked)} model files match their download checksums."
-        bad = "; ".join(f"{name}: {what}" for name, what in self.problems)
-        return f"{len(self.problems)} model file(s) are damaged ({bad}). Download the model again to replace them."
+                    "with; every file is present and can be read.")
+        return f"All {len(self.checked)} model files match their download checksums."
 
 
 def verify_download(folder: Path, *, full: bool = True, cancel: CancelToken = NEVER_CANCELLED,
@@ -180,6 +185,7 @@ def verify_download(folder: Path, *, full: bool = True, cancel: CancelToken = NE
         return VerifyReport(folder, False)
     problems: dict[str, str] = {}
     todo: list[str] = []
+    names = sorted(manifest.files)
     for name, entry in sorted(manifest.files.items()):
         path = folder / name
         if not path.is_file():
@@ -213,8 +219,12 @@ def verify_download(folder: Path, *, full: bool = True, cancel: CancelToken = NE
             if what:
                 problems[name] = what
     if forget_damaged:
+        from .atomic import WriteError
+
         for name in problems:
             manifest.files.pop(name, None)
-        write_manifest(folder, manifest)
-    return VerifyReport(folder, True, tuple(sorted(manifest.files) + sorted(problems)),
-                        tuple(sorted(problems.items())), total)
+        try:
+            write_manifest(folder, manifest)
+        except WriteError:
+            pass  # a read-only model folder: the report stands; nothing could be downloaded there anyway
+    return VerifyReport(folder, True, tuple(names), tuple(sorted(problems.items())), total)

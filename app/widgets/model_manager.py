@@ -1,5 +1,5 @@
-"""Models: download CosyVoice2-0.5B (progress, time left, cancel, resume) or pick a local folder,
-and choose the device/precision the engine will use."""
+"""Models: download CosyVoice2-0.5B (progress, time left, cancel, resume) or pick a local folder, verify
+its files, and choose the device/precision the engine will use."""
 from __future__ import annotations
 
 import time
@@ -16,6 +16,7 @@ from engine import TimbreError
 from .. import engine_bridge as bridge
 from ..settings import data_dir
 from ..workers.download_worker import DownloadThread
+from .model_verify import VerifyThread
 
 FIRST_RUN_TEXT = (
     "<b>Timbre needs a speech model before it can speak.</b><br>"
@@ -43,6 +44,7 @@ def human_time(seconds: float) -> str:
 
 class ModelManagerDialog(QDialog):
     modelChosen = Signal(str, str, str)  # folder, device, precision  # noqa: N815
+    verified = Signal(bool, str)  # "Verify model" finished: nothing wrong found, what the status line says
 
     def __init__(self, model_dir: str, device: str, precision: str, first_run: bool = False,
                  parent: QWidget | None = None) -> None:
@@ -50,6 +52,7 @@ class ModelManagerDialog(QDialog):
         self.setWindowTitle("Models")
         self.setMinimumWidth(560)
         self._downloader: DownloadThread | None = None
+        self._verifier: VerifyThread | None = None
         self._started_at = 0.0
         self._start_bytes = 0
 
@@ -62,12 +65,17 @@ class ModelManagerDialog(QDialog):
         self.folder_edit.textChanged.connect(self._check_folder)
         browse = QPushButton("Choose folder…")
         browse.clicked.connect(self._browse)
+        self.verify_button = QPushButton("Verify model")
+        self.verify_button.setToolTip("Re-read every model file and compare it with the checksums of its download "
+                                      "(a few seconds); a damaged file is fetched again by the next download.")
+        self.verify_button.clicked.connect(self.verify_model)
         self.folder_status = QLabel()
         self.folder_status.setWordWrap(True)
         local_box = QGroupBox("Model on this computer")
         local_row = QHBoxLayout()
         local_row.addWidget(self.folder_edit, 1)
         local_row.addWidget(browse)
+        local_row.addWidget(self.verify_button)
         local_layout = QVBoxLayout(local_box)
         local_layout.addLayout(local_row)
         local_layout.addWidget(self.folder_status)
@@ -142,6 +150,7 @@ class ModelManagerDialog(QDialog):
 
         text = self.folder_edit.text().strip()
         ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.verify_button.setEnabled(False)
         if not text:
             self.folder_status.setText("Download the model below or choose its folder.")
             ok_button.setEnabled(False)
@@ -154,7 +163,33 @@ class ModelManagerDialog(QDialog):
             return False
         self.folder_status.setText("<span style='color:#3fb68b'>✔ Complete CosyVoice 2 model folder</span>")
         ok_button.setEnabled(True)
+        self.verify_button.setEnabled(not self._verifying)
         return True
+
+    # ---- verify ----------------------------------------------------------------------------
+    _verifying = False
+
+    def verify_model(self) -> None:
+        """Re-hash the folder's files on the verify thread; the outcome lands in the folder status line."""
+        if self._verifier is None:
+            self._verifier = VerifyThread(self)
+            self._verifier.worker.progress.connect(self._on_verify_progress)
+            self._verifier.worker.finished.connect(self._on_verified)
+        self._verifying = True
+        self.verify_button.setEnabled(False)
+        self.folder_status.setText("Checking the model files…")
+        self._verifier.start(self.folder_edit.text().strip())
+
+    def _on_verify_progress(self, done: int, total: int) -> None:
+        if self._verifying and total:
+            self.folder_status.setText(f"Checking the model files… {human_bytes(done)} of {human_bytes(total)}")
+
+    def _on_verified(self, ok: bool, message: str) -> None:
+        self._verifying = False
+        self.verify_button.setEnabled(True)
+        color, mark = ("#3fb68b", "✔") if ok else ("#e5534b", "✖")
+        self.folder_status.setText(f"<span style='color:{color}'>{mark} {message}</span>")
+        self.verified.emit(ok, message)
 
     def _update_plan(self) -> None:
         self.plan_label.setText(bridge.planned_device(self.device_combo.currentText(),
@@ -221,7 +256,11 @@ class ModelManagerDialog(QDialog):
         if self._downloader is not None:
             self._downloader.shutdown()
             self._downloader = None
+        if self._verifier is not None:
+            self._verifier.shutdown()
+            self._verifier = None
+            self._verifying = False
 
-    def done(self, result: int) -> None:  # noqa: D401 - Qt API: closing cancels a running download
+    def done(self, result: int) -> None:  # noqa: D401 - Qt API: closing cancels a running download or check
         self.shutdown()
         super().done(result)

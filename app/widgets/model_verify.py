@@ -1,0 +1,77 @@
+""""Verify model" off the GUI thread: engine.hub.verify_model re-hashes every file of a model folder (a few
+seconds for the 3 GB model); this thread runs it and reports progress and the outcome as signals."""
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine import CancelToken, TimbreError
+from engine.errors import Cancelled
+
+log = logging.getLogger(__name__)
+
+
+class VerifyWorker(QObject):
+    progress = Signal(object, object)  # bytes hashed, bytes to hash
+    finished = Signal(bool, str)  # nothing wrong found, the sentence for the user
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._token = CancelToken()
+        self._last = 0.0
+
+    def set_token(self, token: CancelToken) -> None:
+        self._token = token
+
+    def _progress(self, done: int, total: int) -> None:  # called from the hashing threads
+        now = time.monotonic()
+        if now - self._last >= 0.1 or done >= total:
+            self._last = now
+            self.progress.emit(done, total)
+
+    @Slot(str)
+    def run(self, folder: str) -> None:
+        from engine.hub import verify_model
+
+        try:
+            report = verify_model(folder, cancel=self._token, progress=self._progress)
+        except Cancelled:
+            self.finished.emit(False, "Verification cancelled.")
+        except TimbreError as error:
+            self.finished.emit(False, str(error))
+        except Exception as error:  # noqa: BLE001 - whatever it is, the user gets a sentence, not a dead button
+            log.exception("verifying %s failed", folder)
+            self.finished.emit(False, f"Verification failed unexpectedly ({type(error).__name__}: {error}).")
+        else:
+            self.finished.emit(report.ok, report.describe())
+
+
+class VerifyThread(QObject):
+    """Owns the worker's QThread; :meth:`shutdown` cancels and joins it (the dialog calls it when it closes)."""
+
+    _run = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("timbre-verify")
+        self.worker = VerifyWorker()
+        self.worker.moveToThread(self.thread)
+        self._run.connect(self.worker.run)
+        self.thread.start()
+        self._token = CancelToken()
+
+    def start(self, folder: str) -> None:
+        self._token = CancelToken()
+        self.worker.set_token(self._token)
+        self._run.emit(folder)
+
+    def cancel(self) -> None:
+        self._token.cancel()
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        self.cancel()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)
