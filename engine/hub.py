@@ -121,10 +121,10 @@ def verify_model(model_dir: str | Path, *, cancel: CancelToken = NEVER_CANCELLED
                  progress: Callable[[int, int], None] | None = None, wait: bool = False) -> mf.VerifyReport:
     """"Verify model": re-hash every file against the download manifest, then check every file parses.
 
-    ``progress(bytes_done, bytes_total)`` is called from hashing threads. A folder Timbre did not download has
-    no manifest; its report says so and covers only the structural check. Damaged files are dropped from the
-    manifest, so the next :func:`download_model` fetches exactly those again. Holds the folder's lock (busy:
-    :class:`ModelBusyError`, or wait with ``wait=True``).
+    ``progress(bytes_done, bytes_total)`` is called in this thread as blocks are hashed. A folder Timbre did not
+    download has no manifest; its report says so and covers only the structural check. Damaged files are dropped
+    from the manifest, so the next :func:`download_model` fetches exactly those again. Holds the folder's lock
+    (busy: :class:`ModelBusyError`, or wait with ``wait=True``).
     """
     folder = Path(model_dir)
     check_model_folder(folder)

@@ -197,7 +197,8 @@ def head(http, url: str, headers: dict, cancel: CancelToken = NEVER_CANCELLED) -
                 continue
             _raise_for_status(resp)
             etag = resp.headers.get("X-Linked-Etag") or resp.headers.get("ETag") or ""
-            size = resp.headers.get("X-Linked-Size") or (None if resp.is_redirect else resp.headers.get("Content-Length"))
+            size = resp.headers.get("X-Linked-Size") or (
+                None if resp.is_redirect else resp.headers.get("Content-Length"))
             return Metadata(etag.removeprefix("W/").strip('"'), int(size) if size and size.isdigit() else None,
                             resp.headers.get("X-Repo-Commit", ""), target)
         raise DownloadError(f"{url} redirects too often.")

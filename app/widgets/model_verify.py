@@ -25,7 +25,7 @@ class VerifyWorker(QObject):
     def set_token(self, token: CancelToken) -> None:
         self._token = token
 
-    def _progress(self, done: int, total: int) -> None:  # called from the hashing threads
+    def _progress(self, done: int, total: int) -> None:  # on the verify thread, as blocks are hashed
         now = time.monotonic()
         if now - self._last >= 0.1 or done >= total:
             self._last = now
