@@ -26,12 +26,12 @@ MAX_REF_CHARS = 256  # a !ref expression after substitution (the official ones: 
 MAX_ARITH = 2**64  # |value| of any step of !ref arithmetic; configs hold sizes, rates and small factors
 
 MAX_WIDTH = 1 << 20  # any size, rate or id count (the largest official one: Qwen2 vocab 151936)
-MAX_COUNT = 256  # repeated layers/blocks/steps (official: 24 Qwen2 layers, 12 mid blocks, 10 ODE steps)
+MAX_COUNT = 256  # repeated layers/blocks/steps (official: 24 Qwen2 layers, 22 DiT blocks, 10 ODE steps)
 MAX_LIST = 64  # entries of a per-stage list (official: 3 upsample rates, 3 resblock kernels)
 
 # Integer fields that count repeated modules or steps: building cost is linear in them.
 _COUNTS = frozenset({"num_hidden_layers", "num_blocks", "n_blocks", "num_mid_blocks", "num_up_blocks",
-                     "n_timesteps", "nb_harmonics", "num_class"})
+                     "n_timesteps", "nb_harmonics", "num_class", "depth"})
 # The integer fields that may be below 1, and their least value (each means "none"/"all" in the official code).
 _LEAST = {"num_decoding_left_chunks": -1, "num_mid_blocks": 0, "pre_lookahead_len": 0, "static_chunk_size": 0,
           "nb_harmonics": 0}

@@ -169,15 +169,20 @@ def _replace(node, path, value):
     return dataclasses.replace(node, **{path[0]: _replace(getattr(node, path[0]), path[1:], value)})
 
 
-def test_every_integer_of_the_config_is_bounded() -> None:
-    cfg = check_model_config(official_config())
+@pytest.mark.parametrize("family", ["cosyvoice2", "cosyvoice3"])
+def test_every_integer_of_the_config_is_bounded(family: str) -> None:
+    from engine.config import official_config3
+
+    cfg = check_model_config(official_config() if family == "cosyvoice2" else official_config3())
     leaves = list(_int_leaves(cfg))
     assert len(leaves) > 40
     for path in leaves:
         for bad in (-2, MAX_WIDTH + 1, 10**4000):
             with pytest.raises(ConfigError, match=path[-1]):
                 check_model_config(_replace(cfg, path, bad))
-    for count in ("num_hidden_layers", "num_blocks", "n_blocks", "num_mid_blocks"):
+    counts = {"cosyvoice2": ("num_hidden_layers", "num_blocks", "n_blocks", "num_mid_blocks"),
+              "cosyvoice3": ("num_hidden_layers", "depth")}[family]
+    for count in counts:
         path = next(p for p in leaves if p[-1] == count)
         with pytest.raises(ConfigError, match=count):
             check_model_config(_replace(cfg, path, MAX_COUNT + 1))
