@@ -275,8 +275,7 @@ class FlowPrompt:
 
 class PromptStates:
     """The flow stream states after a prompt's chunks, newest last, reused by every sentence of the same voice,
-    noise and row layout (the prompt part is the same work, ~2 s at official size on a CPU before a sentence's
-    first audio). A state is a value whose K/V pages are never overwritten (a step from a shared state copies
+    noise and row layout (the prompt part is the same work before every sentence's first audio). A state is a value whose K/V pages are never overwritten (a step from a shared state copies
     the page first), so reuse is bit-identical to a fresh start. Each holds the prompt's K/V (~4.4 MB per prompt
     mel frame at official size in fp32), hence only a few."""
 

@@ -50,12 +50,13 @@ from typing import Callable
 import torch
 
 from ..config import ModelConfig, official_config
+from ..precision import PRECISIONS as ENGINE_PRECISIONS
 from ..rng import PortableRandom
 from ..vocoder.source import DrawnNoise
 from .probes import loadavg, machine_info, matmul_gflops, peak_rss_mb
 
 BACKENDS = ("cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "int8", "fp16")
+PRECISIONS = tuple(p for p in ENGINE_PRECISIONS if p != "auto")  # the engine's choices, each measured
 COMPONENTS = ("lm", "flow", "hift", "stream")
 FLOW_MODES = ("recompute", "incremental", "threaded")
 """How streamed flow is run: the official recomputing calls; our incremental chunks with one thread of control;

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from ..config import LMConfig, ModelConfig, official_config
-from ..llm.speech_lm import PRECISIONS, SpeechLM, convert_lm
+from ..llm.speech_lm import LM_CONVERSIONS, SpeechLM, convert_lm
 from ..rng import PortableRandom
 from . import probes
 
@@ -88,8 +88,8 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
              n_prompt: int = 152, n_decode: int = 50, threads: int = 2, repeats: int = 3) -> dict:
     """Measure prefill / first-token latency / decode speed of the LM at ``cfg``'s size (default official)."""
     precision = _DTYPE_NAMES.get(dtype, dtype) if not isinstance(dtype, str) else dtype
-    if precision not in PRECISIONS:
-        raise ValueError(f"dtype must be one of {PRECISIONS} (or torch.float32/bfloat16/qint8), not {dtype!r}")
+    if precision not in LM_CONVERSIONS:
+        raise ValueError(f"dtype must be one of {LM_CONVERSIONS} (or torch.float32/bfloat16/qint8), not {dtype!r}")
     cfg = cfg or official_config()
     lm_cfg = cfg.lm if isinstance(cfg, ModelConfig) else cfg
     torch.set_num_threads(threads)
@@ -156,7 +156,7 @@ def bench_lm(cfg: ModelConfig | LMConfig | None = None, dtype: torch.dtype | str
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.bench.lm", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS)
+    p.add_argument("precisions", nargs="*", default=list(LM_CONVERSIONS), choices=LM_CONVERSIONS)
     p.add_argument("--prompt", type=int, default=152)
     p.add_argument("--decode", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)

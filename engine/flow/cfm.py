@@ -36,9 +36,9 @@ ShouldStop = Callable[[], bool]
 # How the two classifier-free-guidance rows (0: conditioned, 1: unconditioned) go through the estimator: as one
 # batch of two (fewest kernel calls: GPUs, one CPU thread), or as two calls of one row, which need not wait for
 # each other within an ODE step, so they can run on two CPU threads at once (:meth:`CFM.solve_chunk`'s
-# ``helper``). Two single-thread calls beat one two-thread call on the CPU (an official-size pass over 400
-# frames: 0.72 s against 0.77 s), and they keep every operation's thread count fixed, so the result does not
-# depend on which thread ran a row. A stream state's caches follow its layout.
+# ``helper``). Two single-thread calls can beat one two-thread call on a CPU (measured: README, Performance), and
+# they keep every operation's thread count fixed, so the result does not depend on which thread ran a row. A
+# stream state's caches follow its layout.
 BATCH_ROWS: tuple[tuple[int, int], ...] = ((0, 2),)
 SPLIT_ROWS: tuple[tuple[int, int], ...] = ((0, 1), (1, 2))
 

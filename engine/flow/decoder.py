@@ -231,7 +231,7 @@ class CausalConditionalDecoder(nn.Module):
 
         ``cache=None`` with ``keep_cache=False`` is the plain one-shot pass (nothing is recorded).
         ``should_stop`` is asked after every stage (ResNet + its transformer blocks): one pass over a long
-        sentence takes up to a second at official size on a CPU, a stage ~1/16 of that. True raises
+        sentence is long on a CPU, a stage a small part of it. True raises
         :class:`~engine.errors.Cancelled`; nothing the caller holds has been changed (caches are values)."""
         def check() -> None:
             if should_stop is not None and should_stop():

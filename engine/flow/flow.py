@@ -235,8 +235,8 @@ class StreamingFlow(nn.Module):
                 state = replace(state, finished=True)
             return tokens.new_zeros(1, 80, 0, dtype=torch.float32), state
         # All ready chunks go in one pass: the chunk masks make it the same computation as one pass per chunk,
-        # and bigger matrices use the cores better (a 100-token hop at official size on 2 CPU threads: 4.5 s in
-        # one pass, 6.2 s in four). Cancel stays responsive: the estimator polls ``should_stop`` between stages.
+        # and bigger matrices use the cores better (measured: README, Performance). Cancel stays responsive: the
+        # estimator polls ``should_stop`` between stages.
         mel, state = self._advance(state, end, finalize, should_stop, helper)
         return mel, replace(state, finished=finalize)
 

@@ -44,7 +44,7 @@ MIN_TOKEN_TEXT_RATIO = 2.0
 MAX_TOKEN_TEXT_RATIO = 20.0
 
 LLM_FILE = "llm.pt"
-PRECISIONS = ("fp32", "bf16", "int8", "int8w")
+LM_CONVERSIONS = ("fp32", "bf16", "int8", "int8w")  # what convert_lm turns the LM weights into
 
 # Embedding tables a fed row can come from (same numbering as the parity goldens' input_table).
 LLM_EMBEDDING, SPEECH, TEXT = 0, 1, 2
@@ -378,7 +378,7 @@ def convert_lm(lm: SpeechLM, precision: str) -> SpeechLM:
                     if isinstance(child, nn.Linear):
                         setattr(parent, name, Int8WeightLinear(child))
     else:
-        raise ConfigError(f"Unknown LM precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
+        raise ConfigError(f"Unknown LM precision {precision!r}; use one of {', '.join(LM_CONVERSIONS)}.")
     lm.qwen.tie_weights()
     gc.collect()  # the replaced modules sit in reference cycles; free their weights now
     return lm

@@ -50,8 +50,8 @@ class Snake(nn.Module):
         alpha = self.alpha.view(1, -1, 1)
         inv_alpha = 1.0 / (alpha + SNAKE_EPS)
         # The official expression x + inv_alpha * sin(x * alpha)^2, evaluated with the same float ops
-        # but in place on one temporary: Snake is about half of HiFT's CPU time at official size, and
-        # most of that is allocating and touching fresh full-size tensors.
+        # but in place on one temporary: Snake is a large share of HiFT's CPU time, most of it spent
+        # allocating and touching fresh full-size tensors (profile: README, Performance).
         t = torch.mul(x, alpha).sin_().square_()
         return t.mul_(inv_alpha).add_(x)
 
