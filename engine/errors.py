@@ -95,6 +95,37 @@ class ServerError(TimbreError):
     """The speech server cannot start as configured (see :mod:`engine.server`)."""
 
 
+class ScriptError(InputError):
+    """A narration script has problems (an unknown cast member, a bad pause, ...) and cannot be rendered.
+
+    ``problems``: the :class:`engine.script.ScriptProblem` values, each with its line and column."""
+
+    def __init__(self, problems=(), message: str | None = None):
+        self.problems = tuple(problems)
+        if message is None:
+            shown = "; ".join(p.describe() for p in self.problems[:3])
+            more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
+            message = f"The script has {len(self.problems)} problem{'s' * (len(self.problems) != 1)}: {shown}{more}."
+        super().__init__(message)
+
+
+class ProjectError(TimbreError):
+    """A narration project cannot be used as asked (a missing line or take, a cast member without a voice)."""
+
+
+class ProjectFileError(ProjectError):
+    """A ``.timbre`` project file (or its autosave) cannot be read: damaged, not a project, or unreadable.
+    The file is left as it is."""
+
+
+class ProjectVersionError(ProjectFileError):
+    """The project was saved by a newer Timbre (a format this one does not know). The file is left as it is."""
+
+
+class ProjectBusyError(ProjectError):
+    """Another Timbre (the studio, a render) has the same project's autosave open."""
+
+
 class CancelToken:
     """A thread-safe flag: the UI thread calls :meth:`cancel`, the worker checks :attr:`cancelled`.
 
