@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libportaudio2 jackd2 libasound2-plugins xvfb xauth x11-utils libxcb-icccm4 libxcb-keysyms1 desktop-file-utils
-              libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 espeak-ng sox)
+              libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 espeak-ng sox
+              gcc python3-dev)  # gcc, python3-dev: the checks extra's webrtcvad is built from source
 missing=()
 if command -v dpkg-query >/dev/null; then
   for p in "${APT_PACKAGES[@]}"; do
