@@ -6,6 +6,7 @@
     timbre download [--repo ID] [--dest DIR] [--endpoint URL] [--offline]
     timbre master IN [-o OUT] [--preset acx|podcast|ebu-r128|none] [--json]   (loudness report, mastering)
     timbre serve --model DIR [--voices-dir D] [--host 127.0.0.1] [--port 8000]   (OpenAI audio API)
+    timbre check take.wav --text "..." [--prompt me.wav | --voice Me --model DIR] [--json]   (take checks)
 
 Every failure the user can fix is one line on stderr and exit status 1 (2 for usage errors). A command is a
 module here with ``register(subparsers)``, which adds its parser and sets ``func``; :data:`COMMANDS` lists them
@@ -17,10 +18,10 @@ import argparse
 import sys
 
 from ..errors import TimbreError
-from . import download, master, serve, synth, voices
+from . import check, download, master, serve, synth, voices
 from .common import fail, write_wav
 
-COMMANDS = (synth, master, voices, download, serve)
+COMMANDS = (synth, check, master, voices, download, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

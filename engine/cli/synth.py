@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import TimbreError
 from ..export.chunks import TimelineCollector
 from ..export.cli_options import OUT_HELP, add_export_options, check_export_args, export_from_args
+from ..checks.best_of import check_takes
 from ..rng import check_seed
 from .common import (add_model_options, add_voices_dir_option, bar, check_output_path, load_engine, read_text_option,
                      voice_library, warn)
@@ -30,6 +31,8 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
     s.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    s.add_argument("--best-of", type=int, default=1, metavar="N",
+                   help="make up to N takes with new seeds until one passes the take checks (engine.checks)")
     s.add_argument("-o", "--out", required=True, help=OUT_HELP)
     add_export_options(s)
     s.set_defaults(func=run)
@@ -41,6 +44,7 @@ def run(args) -> int:
     check_output_path(args.out)  # a bad -o, a bad export option or seed fail before any synthesis
     check_export_args(args)
     check_seed(args.seed)
+    check_takes(args.best_of)
     text = read_text_option(args)
     if args.voice and args.prompt:
         raise TimbreError("Give either --voice or --prompt (with --transcript), not both.")
@@ -58,7 +62,14 @@ def run(args) -> int:
     show_bar = sys.stderr.isatty() or args.progress
     collector, first_audio, warnings = TimelineCollector(), None, []
     t0 = time.perf_counter()
-    for chunk in engine.synthesize(req):
+    chunks = engine.synthesize(req)
+    if args.best_of > 1:
+        from ..checks.synth_cli import best_of_chunks
+        from ..frontend.audio import load_audio
+
+        prompt = load_audio(args.prompt) if args.prompt else (None, 0)
+        chunks, _ = best_of_chunks(engine, req, args.best_of, prompt_audio=prompt[0], prompt_rate=prompt[1])
+    for chunk in chunks:
         if first_audio is None:
             first_audio = time.perf_counter() - t0
         collector.add(chunk)
