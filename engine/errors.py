@@ -103,7 +103,7 @@ class ScriptError(InputError):
     def __init__(self, problems=(), message: str | None = None):
         self.problems = tuple(problems)
         if message is None:
-            shown = "; ".join(p.describe() for p in self.problems[:3])
+            shown = "; ".join(p.describe().rstrip(".") for p in self.problems[:3])
             more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
             message = f"The script has {len(self.problems)} problem{'s' * (len(self.problems) != 1)}: {shown}{more}."
         super().__init__(message)

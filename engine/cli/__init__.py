@@ -3,6 +3,7 @@
     timbre synth --model DIR|REPO --prompt me.wav --transcript "..." --text "Hello." -o out.wav
     timbre synth --model DIR --voice Me --text-file chapter.txt --mode cross_lingual -o out.wav
     timbre voices add Me --model DIR --prompt me.wav --transcript "..."   | list | remove | export | import
+    timbre render script.md -o book.m4b --cast Narrator=Me --cast Ann=Ann [--project P.timbre] [--resume]
     timbre download [--repo ID] [--dest DIR] [--endpoint URL] [--offline]
     timbre master IN [-o OUT] [--preset acx|podcast|ebu-r128|none] [--json]   (loudness report, mastering)
     timbre serve --model DIR [--voices-dir D] [--host 127.0.0.1] [--port 8000]   (OpenAI audio API)
@@ -18,10 +19,10 @@ import argparse
 import sys
 
 from ..errors import TimbreError
-from . import check, download, master, serve, synth, voices
+from . import check, download, master, render, serve, synth, voices
 from .common import fail, write_wav
 
-COMMANDS = (synth, check, master, voices, download, serve)
+COMMANDS = (synth, render, check, master, voices, download, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
