@@ -45,6 +45,10 @@ _LAZY = {
     "FINE_GRAINED_TAGS": ".frontend.tokenizer",
     **dict.fromkeys(("load_audio", "resample_hq"), ".frontend.audio"),
     **dict.fromkeys(("analyse_reference", "trim_and_normalize"), ".frontend.analysis"),
+    **dict.fromkeys(("parse_script", "Script", "ScriptLine", "ScriptProblem"), ".script"),
+    **dict.fromkeys(("Project", "synthesize_line", "hear_word"), ".project"),
+    **dict.fromkeys(("Pronunciation", "Pronunciations"), ".pronunciation"),
+    "convert_voice": ".conversion",
 }
 
 
