@@ -165,7 +165,45 @@ def calibrate_quality() -> None:
     _range("DNSMOS OVRL noise alone", [dnsmos(rng.normal(0, 0.05, 48000).astype(np.float32))["ovrl_mos"]])
 
 
-PARTS = {"timing": calibrate_timing, "asr": calibrate_asr, "voice": calibrate_voice, "quality": calibrate_quality}
+def calibrate_cost() -> None:
+    """CPU and wall seconds of each check group on a ~10 s espeak-ng passage, and best-of's checking time as a
+    fraction of generating on the tiny model (the engine's fixture model; its takes are random sound)."""
+    import time
+
+    from ..engine import Engine, SynthesisRequest
+    from ..tiny import make_tiny_model
+    from .best_of import best_of
+    from .take import GROUPS, Reference, TakeChecker
+
+    passage = at_16k(" ".join(SENTENCES[:3]), "en-us")
+    ref = Reference(audio=at_16k(SENTENCES[5], "en-us"), sample_rate=16000)
+    text = " ".join(SENTENCES[:3])
+    print(f"cost: checks of a {passage.size / 16000:.1f} s espeak-ng passage (second run: models loaded)")
+    for group in GROUPS[:-1]:
+        checker = TakeChecker(groups=(group,))
+        checker.check(passage, 16000, text, reference=ref, instruction="Speak slowly.")  # load the models
+        w, c = time.perf_counter(), time.process_time()
+        checker.check(passage, 16000, text, reference=ref, instruction="Speak slowly.")
+        print(f"  {group:16s} wall {time.perf_counter() - w:6.2f} s   cpu {time.process_time() - c:6.2f} s")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine.load(make_tiny_model(tmp), device="cpu", normalizer="none")
+        voice = engine.make_voice(at_16k(SENTENCES[5], "en-us"), SENTENCES[5], sample_rate=16000, name="ref")
+        request = SynthesisRequest("Hi there. How are you today?", voice, seed=1)
+        checker = TakeChecker(model_dir=engine.model_dir)
+        best_of(engine, request, 1, checker, reference=ref)  # load the models
+        w, c = time.perf_counter(), time.process_time()
+        run = best_of(engine, request, 3, checker, reference=ref)
+        gen = sum(t.generate_s for t in run.takes)
+        audio_s = sum(t.audio.size / t.sample_rate for t in run.takes)
+        print(f"  tiny model, {len(run.takes)} takes, {audio_s:.1f} s of audio: generation {gen:.2f} s, checks "
+              f"{sum(t.report.seconds for t in run.takes):.2f} s = {run.check_fraction():.2f} of generation "
+              f"(wall {time.perf_counter() - w:.1f} s, cpu {time.process_time() - c:.1f} s)")
+
+
+PARTS = {"timing": calibrate_timing, "asr": calibrate_asr, "voice": calibrate_voice, "quality": calibrate_quality,
+         "cost": calibrate_cost}
 
 
 def main(argv: list[str] | None = None) -> int:
