@@ -303,6 +303,16 @@ class Project:
                     return
         raise ProjectError(f"There is no take {take_id} in this project.")
 
+    def restore_take(self, take_id: str, *, choose: bool = False) -> None:
+        """Undo :meth:`delete_take` (until the next save, which drops deleted takes for good)."""
+        info = self.take_info(take_id)
+        if take_id in self._kept_takes():
+            raise ProjectError(f"Take {take_id} was not deleted.")
+        k = self._index(info.line_id)
+        rec = self._records[k]
+        self._records[k] = LineRecord(rec.id, rec.key, rec.takes + (take_id,), take_id if choose else rec.chosen)
+        self._touch()
+
     def take_info(self, take_id: str) -> TakeInfo:
         try:
             return self._takes[take_id]

@@ -156,7 +156,7 @@ def test_cast_change_marks_only_that_members_lines_stale(speech):
         p.jobs()
 
 
-def test_choose_and_delete_takes(speech):
+def test_choose_and_delete_takes(tmp_path, speech):
     p = cast_project("Ann: Hello there.")
     first = p.add_take(fake_take(p.jobs("all")[0], speech[:9000]))
     second = p.add_take(fake_take(p.jobs("all")[0], speech[9000:20000]), choose=False)
@@ -167,6 +167,13 @@ def test_choose_and_delete_takes(speech):
     assert p.rows()[0].chosen is None and p.rows()[0].status is LineStatus.MISSING
     with pytest.raises(ProjectError):
         p.choose_take(row.id, second.id)
+    p.restore_take(second.id, choose=True)  # undo of the delete
+    assert p.rows()[0].chosen == second.id and p.take_audio(second.id).shape == (11000,)
+    p.delete_take(second.id)
+    p.save(tmp_path / "p.timbre")           # a save drops deleted takes for good
+    with pytest.raises(ProjectError):
+        p.restore_take(second.id)
+    assert [t.id for t in Project.open(tmp_path / "p.timbre").rows()[0].takes] == [first.id]
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "not-a-project", "bad-json", "crc", "missing-take"])
