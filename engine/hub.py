@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import quote
 
 from . import model_manifest as mf
 from .checkpoints import REQUIRED_FILES, check_model_folder
 from .errors import NEVER_CANCELLED, CancelToken, DownloadError, ModelBusyError, ModelFolderError, TimbreError
+
+if TYPE_CHECKING:
+    from .hub_transfer import Metadata
 
 DEFAULT_REPO_ID = "FunAudioLLM/CosyVoice2-0.5B"
 APP_NAME = "Timbre"
@@ -137,8 +140,6 @@ def verify_model(model_dir: str | Path, *, cancel: CancelToken = NEVER_CANCELLED
         try:
             verify_model_folder(folder, deep=True)
         except TimbreError as e:
-            from dataclasses import replace
-
             report = replace(report, problems=(("", str(e)),))
     return report
 
@@ -193,7 +194,7 @@ def _hub_error(e: Exception, what: str, repo_id: str) -> DownloadError:
 
 
 def _remote_files(http, repo_id: str, files: tuple[str, ...], *, endpoint: str, revision: str, headers: dict,
-                  cancel: CancelToken) -> tuple[str, list[tuple[str, "object"]]]:
+                  cancel: CancelToken) -> tuple[str, list[tuple[str, Metadata]]]:
     """(commit, [(file, Metadata)]), every file pinned to the commit of the first answer."""
     import httpx
     from huggingface_hub import hf_hub_url

@@ -256,4 +256,6 @@ def fetch(http, url: str, part: Path, headers: dict, *, expected_size: int | Non
     def made_progress() -> bool:
         return state["progress"]
 
+    if expected_size is not None and state["size"] == expected_size:
+        return  # complete already (e.g. the process ended before the part was moved into place)
     _with_retries(attempt, made_progress, cancel, f"Downloading {url.rsplit('/', 1)[-1]}")

@@ -509,3 +509,17 @@ def test_cli_download_then_verify(fake_hub: FakeHub, tmp_path: Path, capsys):
     assert err[0].startswith("timbre: error: 1 model file(s) are damaged (CosyVoice-BlankEN/vocab.json")
     assert main(["download", "--repo", REPO, "--dest", str(dest), "--endpoint", fake_hub.url, "--quiet"]) == 0
     assert main(["download", "--verify", "--dest", str(dest), "--quiet"]) == 0
+
+
+def test_a_complete_part_left_by_a_killed_download_is_used_without_fetching(fake_hub: FakeHub, hub_root: Path,
+                                                                            tmp_path: Path):
+    from engine.model_manifest import Manifest, write_manifest
+
+    dest = tmp_path / "dl"
+    part = _part(dest, "flow.pt")
+    part.parent.mkdir(parents=True)
+    shutil.copyfile(hub_root / "flow.pt", part)  # every byte arrived, then the process died before the move
+    write_manifest(dest, Manifest(parts={"flow.pt": hashlib.sha256((hub_root / "flow.pt").read_bytes()).hexdigest()}))
+    download_model(REPO, local_dir=dest, endpoint=fake_hub.url)
+    _same_files(dest, hub_root)
+    assert fake_hub.gets("flow.pt") == []
