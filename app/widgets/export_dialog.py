@@ -1,0 +1,275 @@
+"""The export dialog: file type, mastering preset, structure and subtitles for a narration, then the report.
+
+Self-contained: give it the narration as an :class:`engine.export.Timeline`; it runs
+:func:`engine.export.export_timeline` on its own QThread (Cancel sets the export's CancelToken, which leaves
+no file behind) and shows each file's loudness report when done. Every choice maps onto one field of
+:class:`engine.export.ExportSettings` (:meth:`ExportDialog.settings`), so the dialog adds no rules of its own:
+a combination the engine refuses is shown as the engine's sentence.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+    QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from engine.errors import Cancelled, CancelToken, TimbreError
+from engine.export import (FORMATS, PRESETS, ExportResult, ExportSettings, Metadata, Padding, Pauses, Timeline,
+                           export_timeline)
+
+SAMPLE_RATES = (24000, 44100, 48000)
+SPLITS = (("One file", "none"), ("One file per chapter", "chapter"), ("One file per line", "line"))
+SUBTITLES = (("No subtitles", None), ("SRT (.srt)", ".srt"), ("WebVTT (.vtt)", ".vtt"))
+
+
+class _ExportWorker(QObject):
+    progress = Signal(int, int)
+    finished = Signal(object)  # ExportResult
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, timeline: Timeline, out: Path, settings: ExportSettings, token: CancelToken) -> None:
+        super().__init__()
+        self.timeline, self.out, self.settings, self.token = timeline, out, settings, token
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = export_timeline(self.timeline, self.out, self.settings, cancel=self.token,
+                                     progress=self.progress.emit)
+        except Cancelled:
+            self.cancelled.emit()
+        except TimbreError as error:
+            self.failed.emit(str(error))
+        else:
+            self.finished.emit(result)
+
+
+class ExportDialog(QDialog):
+    """Export ``timeline`` to a file the user picks. Signals (GUI thread): ``progressed(done, total)`` after each
+    file, ``exported(ExportResult)`` when all are written."""
+
+    exported = Signal(object)
+    progressed = Signal(int, int)
+
+    def __init__(self, timeline: Timeline, path: str | Path = "narration.wav", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export narration")
+        self.setMinimumWidth(560)
+        self.timeline = timeline
+        self.result: ExportResult | None = None
+        self._thread: QThread | None = None
+        self._token: CancelToken | None = None
+        self._build(Path(path))
+        self._sync_formats()
+
+    # ---- building ---------------------------------------------------------------------------
+    def _build(self, path: Path) -> None:
+        self.path_edit = QLineEdit(str(path))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        self.format_combo = QComboBox()
+        self.rate_combo = QComboBox()
+        for rate in SAMPLE_RATES:
+            self.rate_combo.addItem(f"{rate / 1000:g} kHz" + (" (the voice's own)" if rate == 24000 else ""), rate)
+        self.bitrate_spin = self._spin(QSpinBox(), 0, 320, 0, " kbps")  # 0 shows "default": the format's own
+        self.channels_combo = QComboBox()
+        self.channels_combo.addItem("Mono", 1)
+        self.channels_combo.addItem("Stereo", 2)
+        self.preset_combo = QComboBox()
+        for preset in PRESETS.values():
+            self.preset_combo.addItem(preset.label, preset.name)
+        self.split_combo = self._combo(SPLITS)
+        defaults = Pauses()
+        self.pause_line = self._spin(QDoubleSpinBox(), 0, 10, defaults.line_s, " s")
+        self.pause_paragraph = self._spin(QDoubleSpinBox(), 0, 10, defaults.paragraph_s, " s")
+        self.pause_chapter = self._spin(QDoubleSpinBox(), 0, 30, defaults.chapter_s, " s")
+        self.head_spin = self._spin(QDoubleSpinBox(), 0, 10, 0.0, " s")
+        self.tail_spin = self._spin(QDoubleSpinBox(), 0, 10, 0.0, " s")
+        self.subtitles_combo = self._combo(SUBTITLES)
+        self.speakers_check = QCheckBox("Speaker names in the cues")
+        self.title_edit, self.author_edit, self.narrator_edit = QLineEdit(), QLineEdit(), QLineEdit()
+        self.cover_edit = QLineEdit()
+        self.cover_edit.setPlaceholderText("JPEG or PNG (optional)")
+        self.report_view = QPlainTextEdit()
+        self.report_view.setReadOnly(True)
+        self.report_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))  # rule columns line up
+        self.report_view.setPlaceholderText("The loudness report of each file appears here.")
+        self.status_label = QLabel("")
+        self.export_button = QPushButton("Export")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        close = QPushButton("Close")
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button.clicked.connect(self.cancel_export)
+        close.clicked.connect(self.reject)
+        self.path_edit.editingFinished.connect(self._sync_formats)
+        self.format_combo.activated.connect(self._format_chosen)
+        self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
+        form = QFormLayout()
+        for label, field in (("File", path_row), ("Format", self.format_combo), ("Sample rate", self.rate_combo),
+                             ("Bitrate", self.bitrate_spin), ("Channels", self.channels_combo),
+                             ("Mastering", self.preset_combo), ("Files", self.split_combo),
+                             ("Pause after a line", self.pause_line),
+                             ("Pause after a paragraph", self.pause_paragraph),
+                             ("Pause after a chapter", self.pause_chapter), ("Silence at the start", self.head_spin),
+                             ("Silence at the end", self.tail_spin), ("Subtitles", self.subtitles_combo),
+                             ("", self.speakers_check), ("Title", self.title_edit), ("Author", self.author_edit),
+                             ("Narrator", self.narrator_edit), ("Cover", self.cover_edit)):
+            form.addRow(label, field)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status_label, 1)
+        for b in (self.export_button, self.cancel_button, close):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.report_view, 1)
+        layout.addLayout(buttons)
+
+    @staticmethod
+    def _spin(spin, low: float, high: float, value: float, suffix: str):
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        if isinstance(spin, QDoubleSpinBox):
+            spin.setSingleStep(0.05)
+        else:
+            spin.setSpecialValueText("default")
+        return spin
+
+    @staticmethod
+    def _combo(items) -> QComboBox:
+        combo = QComboBox()
+        for text, data in items:
+            combo.addItem(text, data)
+        return combo
+
+    # ---- keeping the choices consistent -------------------------------------------------------
+    def _sync_formats(self) -> None:
+        """The format list shows the variants the file name's type allows; the first is the default."""
+        suffix = Path(self.path_edit.text().strip()).suffix.lower()
+        current = self.format_combo.currentData()
+        self.format_combo.clear()
+        for spec in FORMATS:
+            if suffix in spec.suffixes:
+                self.format_combo.addItem(spec.label, spec.name)
+        if not self.format_combo.count():  # an unknown or missing type: offer every format, by its own suffix
+            for spec in FORMATS:
+                self.format_combo.addItem(f"{spec.label} ({spec.suffixes[0]})", spec.name)
+        index = self.format_combo.findData(current)
+        self.format_combo.setCurrentIndex(max(0, index))
+
+    def _format_chosen(self) -> None:
+        """Picking a format whose type the name does not have renames the file: the type never lies."""
+        spec = next(f for f in FORMATS if f.name == self.format_combo.currentData())
+        path = Path(self.path_edit.text().strip() or "narration")
+        if path.suffix.lower() not in spec.suffixes:
+            self.path_edit.setText(str(path.with_suffix(spec.suffixes[0])))
+            self._sync_formats()
+            self.format_combo.setCurrentIndex(self.format_combo.findData(spec.name))
+
+    def _preset_chosen(self) -> None:
+        padding = PRESETS[self.preset_combo.currentData()].padding
+        self.head_spin.setValue(padding.head_s)
+        self.tail_spin.setValue(padding.tail_s)
+
+    def _browse(self) -> None:
+        filters = ";;".join(f"{spec.label} (*{' *'.join(spec.suffixes)})" for spec in FORMATS)
+        name, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), filters)
+        if name:
+            self.path_edit.setText(name)
+            self._sync_formats()
+
+    # ---- what the choices mean ---------------------------------------------------------------
+    def out_path(self) -> Path:
+        return Path(self.path_edit.text().strip())
+
+    def settings(self) -> ExportSettings:
+        out = self.out_path()
+        subtitle_suffix = self.subtitles_combo.currentData()
+        cover = self.cover_edit.text().strip()
+        known = any(out.suffix.lower() in spec.suffixes for spec in FORMATS)
+        return ExportSettings(
+            # an unknown file type goes to the engine as it is, so its message names the type, not a format
+            format=self.format_combo.currentData() if known else None, sample_rate=self.rate_combo.currentData(),
+            bitrate_kbps=self.bitrate_spin.value() or None, channels=self.channels_combo.currentData(),
+            split=self.split_combo.currentData(),
+            pauses=Pauses(self.pause_line.value(), self.pause_paragraph.value(), self.pause_chapter.value()),
+            padding=Padding(self.head_spin.value(), self.tail_spin.value()), master=self.preset_combo.currentData(),
+            subtitles=out.with_suffix(subtitle_suffix) if subtitle_suffix else None,
+            subtitle_speakers=self.speakers_check.isChecked(),
+            metadata=Metadata(title=self.title_edit.text().strip() or None,
+                              author=self.author_edit.text().strip() or None,
+                              narrator=self.narrator_edit.text().strip() or None,
+                              cover=Path(cover) if cover else None))
+
+    # ---- running -----------------------------------------------------------------------------
+    def start_export(self) -> None:
+        try:
+            settings = self.settings()
+        except TimbreError as error:
+            self._show_error(str(error))
+            return
+        self._token = CancelToken()
+        worker = _ExportWorker(self.timeline, self.out_path(), settings, self._token)
+        thread = QThread(self)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self._on_progress)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._show_error)
+        worker.cancelled.connect(self._on_cancelled)
+        for signal in (worker.finished, worker.failed, worker.cancelled):
+            signal.connect(thread.quit)
+        thread.finished.connect(worker.deleteLater)
+        self._thread, self._worker = thread, worker
+        self._busy(True)
+        self.status_label.setText("Exporting…")
+        thread.start()
+
+    def cancel_export(self) -> None:
+        if self._token is not None:
+            self._token.cancel()
+            self.status_label.setText("Cancelling…")
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def _busy(self, busy: bool) -> None:
+        self.export_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.status_label.setText(f"Exported {done} of {total} file{'s' if total != 1 else ''}…")
+        self.progressed.emit(done, total)
+
+    def _on_finished(self, result: ExportResult) -> None:
+        self.result = result
+        self._busy(False)
+        self.report_view.setPlainText(result.describe())
+        self.status_label.setText(f"Exported {result.summary()}")
+        self.exported.emit(result)
+
+    def _on_cancelled(self) -> None:
+        self._busy(False)
+        self.status_label.setText("Cancelled: no file was written.")
+
+    def _show_error(self, message: str) -> None:
+        self._busy(False)
+        self.status_label.setText("Not exported.")
+        self.report_view.setPlainText(message)
+
+    def done(self, code: int) -> None:
+        """Closing while an export runs cancels it and waits for the worker (it stops within a block)."""
+        if self.running:
+            self.cancel_export()
+            self._thread.wait()
+        super().done(code)
