@@ -39,6 +39,11 @@ LN_EPS = 1e-6
 ROPE_BASE = 10000.0
 
 
+def rope_inv_freq(dim_head: int) -> Tensor:
+    """x_transformers' ``RotaryEmbedding(dim_head).inv_freq`` (base 10000): what flow.pt stores as a buffer."""
+    return 1.0 / (ROPE_BASE ** (torch.arange(0, dim_head, 2).float() / dim_head))
+
+
 def rope_tables(inv_freq: Tensor, start: int, n: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """cos/sin [n, rot_dim] for absolute positions start..start+n-1, each frequency repeated for its pair.
 
@@ -191,8 +196,7 @@ class DiT(nn.Module):
         self.time_embed = TimestepEmbedding(cfg.dim)
         self.input_embed = InputEmbedding(cfg)
         self.rotary_embed = nn.Module()
-        inv_freq = 1.0 / (ROPE_BASE ** (torch.arange(0, cfg.dim_head, 2).float() / cfg.dim_head))
-        self.rotary_embed.register_buffer("inv_freq", inv_freq)  # persistent: flow.pt holds it
+        self.rotary_embed.register_buffer("inv_freq", rope_inv_freq(cfg.dim_head))  # persistent: flow.pt holds it
         self.transformer_blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = AdaLayerNormZero(cfg.dim, n_chunks=2)
         self.proj_out = nn.Linear(cfg.dim, cfg.mel_dim)

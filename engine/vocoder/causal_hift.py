@@ -160,13 +160,17 @@ class CausalHiFT(nn.Module):
     # ---------------------------------------------------------------------------------------------
     def f0(self, mel: Tensor, finalize: bool = True) -> Tensor:
         """mel [1, 80, T] -> f0 [1, T or T - 3] in Hz: the predictor run in float64, rounded to float32."""
+        return self.f0_float64(mel, finalize).float()
+
+    def f0_float64(self, mel: Tensor, finalize: bool = True) -> Tensor:
+        """The float64 f0 before rounding (the weights converted once per device and weight version)."""
         params = dict(self.f0_predictor.named_parameters())
         key = tuple((name, id(p), p._version, p.device) for name, p in params.items())
         cached = self._f0_weights64
         if cached is None or cached[0] != key:
             cached = (key, {name: p.detach().double() for name, p in params.items()})
             self._f0_weights64 = cached
-        return functional_call(self.f0_predictor, cached[1], (mel.double(), finalize)).float()
+        return functional_call(self.f0_predictor, cached[1], (mel.double(), finalize))
 
     def _stft_window(self, device: torch.device) -> Tensor:
         n = self.cfg.istft_n_fft  # periodic Hann in float64, rounded (scipy's get_window('hann', fftbins=True))
@@ -209,16 +213,18 @@ class CausalHiFT(nn.Module):
             wav = wav[:, :-up * hop]
         return wav.clamp(-cfg.audio_limit, cfg.audio_limit)
 
-    def source(self, f0: Tensor, first_frame: int = 0, phase_before: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """f0 [1, n] of frames first_frame.. -> (source [1, 1, n·480], uv); ``phase_before``: see CausalSineSource."""
+    def source(self, f0: Tensor, first_frame: int = 0, phase_before: Tensor | None = None,
+               excitation: FixedExcitation | None = None) -> tuple[Tensor, Tensor]:
+        """f0 [1, n] of frames first_frame.. -> (source [1, 1, n·480], uv); ``phase_before``: see CausalSineSource;
+        ``excitation``: other buffers than the model's (e.g. zeros)."""
         if phase_before is None:
             phase_before = torch.zeros(1, self.m_source.dim, dtype=torch.float64)
-        src, uv, _ = self.m_source(f0, first_frame, phase_before, self.excitation)
+        src, uv, _ = self.m_source(f0, first_frame, phase_before, excitation or self.excitation)
         return src, uv
 
     @torch.inference_mode()
-    def inference(self, mel: Tensor, finalize: bool = True,
-                  should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, Tensor]:
+    def inference(self, mel: Tensor, finalize: bool = True, should_stop: Callable[[], bool] | None = None,
+                  excitation: FixedExcitation | None = None) -> tuple[Tensor, Tensor]:
         """The official call over a whole mel [1, 80, T] -> (speech [1, T·480 or (T - 8)·480], source)."""
         if mel.dim() != 3 or mel.shape[0] != 1 or mel.shape[1] != self.cfg.in_channels:
             raise InputError(f"The vocoder expects a mel of shape [1, {self.cfg.in_channels}, frames], "
@@ -227,7 +233,7 @@ class CausalHiFT(nn.Module):
         if mel.shape[2] < need:
             raise InputError(f"The vocoder needs at least {need} mel frames for this call, got {mel.shape[2]}.")
         mel = mel.to(self.conv_pre.bias.dtype)
-        source, _ = self.source(self.f0(mel, finalize))
+        source, _ = self.source(self.f0(mel, finalize), excitation=excitation)
         x = mel if finalize else mel[:, :, :-F0_LOOKAHEAD]
         return self.decode(x, source, finalize, should_stop), source
 
