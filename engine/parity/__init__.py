@@ -2,8 +2,10 @@
 
 A fixture folder has the layout of ``../shared/parity``: ``model/`` (tiny official-layout model),
 ``goldens/`` (``*.npz``, ``*.json``, ``noise_floor.json``), ``wavs/`` and optionally ``qwen2-tokenizer/``.
-Each stage has a module in this package with ``checks(fx) -> Iterator[CheckResult]``; it yields nothing for
-goldens the folder does not have, and never depends on this set's particular sizes. Float checks go through
+The family of ``model/`` (CosyVoice 2 or 3, :func:`engine.config.model_family`) picks the stage modules:
+each stage has a module with ``checks(fx) -> Iterator[CheckResult]`` (CosyVoice 2's in this package,
+CosyVoice 3's in :mod:`engine.parity.cosyvoice3`, the family-independent ones shared); a module yields
+nothing for goldens the folder does not have, and never depends on this set's particular sizes. Float checks go through
 :meth:`Fixture.check` / :meth:`Fixture.check_wave`, which bound each key by the tolerance policy of
 :mod:`engine.parity.tolerance`; integers are exact.
 
@@ -37,6 +39,22 @@ CHECK_MODULES = (
     "token2wav",
     "e2e",
 )
+# CosyVoice 3: its own modules (engine.parity.cosyvoice3.<name>) where the goldens or networks differ, the
+# CosyVoice 2 ones where the computation is the same (features but the mel's fmax, the samplers).
+CV3_CHECK_MODULES = ("tokenizer", "text", "features", "frontend", "sampling", "lm", "flow", "hift", "token2wav",
+                     "e2e", "shapes")
+_CV3_SHARED = frozenset({"features", "sampling"})
+STAGES = tuple(dict.fromkeys(CHECK_MODULES + CV3_CHECK_MODULES))
+
+
+def stage_modules(family: str) -> list[tuple[str, str]]:
+    """(stage, module name) of every stage run for a model of ``family``, in pipeline order."""
+    from ..config import COSYVOICE3
+
+    if family != COSYVOICE3:
+        return [(stage, f"{__name__}.{stage}") for stage in CHECK_MODULES]
+    return [(stage, f"{__name__}.{stage}" if stage in _CV3_SHARED else f"{__name__}.cosyvoice3.{stage}")
+            for stage in CV3_CHECK_MODULES]
 
 
 @dataclass(frozen=True)
@@ -82,10 +100,24 @@ class Fixture:
         return self.json("meta.json") if self.has("meta.json") else {}
 
     @cached_property
-    def config(self):
-        from ..config import load_config
+    def family(self) -> str:
+        """``cosyvoice2`` or ``cosyvoice3``, from the files of ``model/``."""
+        from ..config import model_family
 
-        return load_config(self.model_dir)
+        return model_family(self.model_dir)
+
+    @cached_property
+    def config(self):
+        """The typed config of ``model/`` (:class:`ModelConfig` or :class:`CosyVoice3Config`)."""
+        from ..config import load_model_config
+
+        return load_model_config(self.model_dir)
+
+    @property
+    def speech_tokenizer_path(self) -> Path:
+        from ..config import FAMILY_FILES
+
+        return self.model_dir / FAMILY_FILES[self.family][1]
 
     def spread(self, file: str, key: str) -> float:
         """``noise_floor.json``'s spread of ``file:key`` (0 when the set has none for it)."""
@@ -147,16 +179,17 @@ def equal(name: str, got: Any, want: Any) -> CheckResult:
 
 
 def run_checks(root: str | Path, only: str | None = None) -> list[CheckResult]:
-    """Run every stage's checks found in ``root``; a crashing stage becomes one failed check."""
+    """Run every stage's checks found in ``root`` (the stages of its model's family); a crashing stage becomes
+    one failed check."""
     fx = Fixture(root)
     results: list[CheckResult] = []
-    for mod_name in CHECK_MODULES:
+    for mod_name, module in stage_modules(fx.family):
         if only and mod_name != only:
             continue
         try:
-            mod = importlib.import_module(f"{__name__}.{mod_name}")
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
-            if e.name == f"{__name__}.{mod_name}":
+            if e.name == module:
                 continue  # stage not implemented in this build
             raise
         try:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import torch
 
-from . import CHECK_MODULES, run_checks
+from . import STAGES, run_checks
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.parity", description=__doc__)
     p.add_argument("dir", type=Path, help="fixture folder (model/, goldens/, wavs/, qwen2-tokenizer/)")
-    p.add_argument("--only", choices=CHECK_MODULES, help="run one stage only")
+    p.add_argument("--only", choices=STAGES, help="run one stage only")
     args = p.parse_args(argv)
     if not (args.dir / "goldens").is_dir() or not (args.dir / "model").is_dir():
         print(f"error: {args.dir} has no goldens/ and model/ folders; it is not a parity fixture folder",

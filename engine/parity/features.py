@@ -19,7 +19,7 @@ import torch
 from . import CheckResult, Fixture, compare
 from .tolerance import AUDIO, EMBEDDING, FEATURES, LOUD_FEATURES
 from ..frontend.audio import flow_mel, kaldi_fbank, load_audio, load_speech, whisper_log_mel
-from ..frontend.frontend import SPEAKER_ENCODER_FILE, SPEECH_TOKENIZER_FILE
+from ..frontend.frontend import SPEAKER_ENCODER_FILE
 from ..frontend.onnx_models import SpeakerEncoder, SpeechTokenizer
 
 GOLDEN = "features.npz"
@@ -31,7 +31,7 @@ LOUD_DB = 60.0
 LOG_SCALES: tuple[tuple[str, float, int], ...] = (
     (r"whisper_logmel\d+", 40.0, -2),
     (r"kaldi_fbank\d+(_minus_mean)?", 10.0 / np.log(10.0), -1),
-    (r"matcha_mel\d+_24k", 20.0 / np.log(10.0), -2),
+    (r"matcha_mel\d+_24k(_fmax\w+)?", 20.0 / np.log(10.0), -2),
     (r"(prompt_)?speech_feat", 20.0 / np.log(10.0), -1),
 )
 
@@ -101,7 +101,7 @@ class _WavFeatures:
 
     def tokenizer(self) -> SpeechTokenizer:
         if "tok" not in self.models:
-            self.models["tok"] = SpeechTokenizer(self.fx.model_dir / SPEECH_TOKENIZER_FILE)
+            self.models["tok"] = SpeechTokenizer(self.fx.speech_tokenizer_path)
         return self.models["tok"]  # type: ignore[return-value]
 
     def encoder(self) -> SpeakerEncoder:
@@ -120,7 +120,7 @@ class _WavFeatures:
         if m := re.fullmatch(r"kaldi_fbank(\d+)_minus_mean", key):
             fb = self.fbank(int(m.group(1)))
             return fb - fb.mean(dim=0, keepdim=True)
-        if re.fullmatch(r"matcha_mel\d+_24k", key):
+        if re.fullmatch(r"matcha_mel\d+_24k(_fmax\w+)?", key):  # the yaml's fmax (CosyVoice 3: none = 12 kHz)
             return self.flow_mel()
         if key == "speech_feat":
             return self.flow_mel().squeeze(0).transpose(0, 1).unsqueeze(0)

@@ -23,7 +23,7 @@ import torch
 
 from . import CheckResult, Fixture, compare, equal
 from ..flow.cfm import official_noise, tensor_sha256
-from ..flow.flow import Flow, load_flow
+from ..flow.flow import StreamingFlow, load_flow
 from .tolerance import NETWORK
 
 GOLDEN = "flow.npz"
@@ -41,10 +41,10 @@ def _noise(z, n_frames: int) -> torch.Tensor:
     return used if used.size(2) >= n_frames else official_noise()
 
 
-def _official_noise_checks(z) -> Iterator[CheckResult]:
-    used = z["rand_noise_used"]
+def official_noise_checks(used: np.ndarray, want: str) -> Iterator[CheckResult]:
+    """:func:`official_noise` against the golden prefix ``used`` and the full tensor's SHA-256 ``want`` (hex)."""
     prefix = compare("flow/official_noise_prefix", official_noise()[:, :, : used.shape[2]], used, RANDN_ROUNDING)
-    got, want = tensor_sha256(official_noise()).hex(), bytes(z["rand_noise_full_sha256"]).hex()
+    got = tensor_sha256(official_noise()).hex()
     if got == want:
         yield equal("flow/official_noise_sha256", got, want)
     elif prefix.passed:
@@ -58,10 +58,10 @@ def _official_noise_checks(z) -> Iterator[CheckResult]:
     yield prefix
 
 
-def _flow_cases(fx: Fixture, flow: Flow) -> Iterator[CheckResult]:
+def flow_cases(fx: Fixture, flow: StreamingFlow) -> Iterator[CheckResult]:
     z = fx.npz(GOLDEN)
     if "rand_noise_full_sha256" in z.files:
-        yield from _official_noise_checks(z)
+        yield from official_noise_checks(z["rand_noise_used"], bytes(z["rand_noise_full_sha256"]).hex())
     cases = sorted({k.rsplit("/", 1)[0] for k in z.files if k.endswith("/mel")})
     for case in cases:
         def g(key: str) -> torch.Tensor:
@@ -111,7 +111,7 @@ def _calls(z) -> dict[str, list[int]]:
     return {r: sorted(v) for r, v in sorted(runs.items())}
 
 
-def _recorded_calls(fx: Fixture, flow: Flow, noise_z) -> Iterator[CheckResult]:
+def recorded_calls(fx: Fixture, flow: StreamingFlow, noise_z) -> Iterator[CheckResult]:
     for file in ("token2wav.npz", "e2e.npz"):
         if not fx.has(file):
             continue
@@ -139,7 +139,7 @@ def _recorded_calls(fx: Fixture, flow: Flow, noise_z) -> Iterator[CheckResult]:
                 yield from _incremental(fx, flow, file, run, calls, chunk_calls, prompt, noise_z)
 
 
-def _incremental(fx: Fixture, flow: Flow, file: str, run: str, calls, chunk_calls, prompt, noise_z
+def _incremental(fx: Fixture, flow: StreamingFlow, file: str, run: str, calls, chunk_calls, prompt, noise_z
                  ) -> Iterator[CheckResult]:
     """Feed the run's tokens to the incremental stream in the reference's call sizes and compare every frame
     it has produced by each chunk call with that call's golden (the reference recomputes them all)."""
@@ -173,6 +173,6 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
     torch.set_grad_enabled(False)
     flow = load_flow(fx.model_dir, fx.config.flow)
     if fx.has("flow.npz"):
-        yield from _flow_cases(fx, flow)
+        yield from flow_cases(fx, flow)
     noise_z = fx.npz("flow.npz") if fx.has("flow.npz") else {"rand_noise_used": official_noise().numpy()}
-    yield from _recorded_calls(fx, flow, noise_z)
+    yield from recorded_calls(fx, flow, noise_z)

@@ -29,7 +29,7 @@ from ..frontend.tokenizer import load_tokenizer
 GOLDEN = "frontend.npz"
 
 
-def _groups(z) -> list[str]:
+def groups(z) -> list[str]:
     seen: dict[str, None] = {}
     for k in z.files:
         seen.setdefault(k.split("/", 1)[0], None)
@@ -60,7 +60,7 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
     def text(key: str) -> str:
         return reference_text_normalize(used[key], tokenizer, split=False)
 
-    for group in _groups(z):
+    for group in groups(z):
         inputs: ModelInputs | None = None
         if group == "zero_shot":
             inputs = front.zero_shot(text("zs_tts_text"), text("zs_prompt_text"), raw_prompt(used["prompt_wav"]))
@@ -71,19 +71,25 @@ def checks(fx: Fixture) -> Iterator[CheckResult]:
         elif group == "vc":
             audio, sr = load_audio(fx.wavs_dir / f"{used['vc_source_wav']}.wav")
             inputs = front.vc(audio, sr, raw_prompt(used["prompt_wav"]))
-        if inputs is None:
-            yield CheckResult(f"frontend/{group}", float("inf"), 0.0, False, "unknown frontend mode in golden")
-            continue
-        got = inputs.as_dict()
-        want_keys = {k.split("/", 1)[1] for k in z.files if k.startswith(f"{group}/")}
-        if set(got) != want_keys:
-            yield CheckResult(f"frontend/{group}/keys", float("inf"), 0.0, False,
-                              f"extra {sorted(set(got) - want_keys)} missing {sorted(want_keys - set(got))}")
-        for key in sorted(want_keys & set(got)):
-            name, full = f"frontend/{group}/{key}", f"{group}/{key}"
-            if z[full].dtype.kind in "iub":
-                yield compare(name, got[key], z[full])  # token ids and lengths: exact
-            elif key.endswith("_embedding"):
-                yield fx.check(name, got[key], GOLDEN, full, EMBEDDING)
-            else:  # prompt_speech_feat: the flow mel
-                yield from check_feature(fx, name, got[key], GOLDEN, full)
+        yield from compare_inputs(fx, group, inputs)
+
+
+def compare_inputs(fx: Fixture, group: str, inputs: ModelInputs | None) -> Iterator[CheckResult]:
+    """One group's model inputs against ``frontend.npz``: the same keys, ids exact, embeddings and mel bounded."""
+    z = fx.npz(GOLDEN)
+    if inputs is None:
+        yield CheckResult(f"frontend/{group}", float("inf"), 0.0, False, "unknown frontend mode in golden")
+        return
+    got = inputs.as_dict()
+    want_keys = {k.split("/", 1)[1] for k in z.files if k.startswith(f"{group}/")}
+    if set(got) != want_keys:
+        yield CheckResult(f"frontend/{group}/keys", float("inf"), 0.0, False,
+                          f"extra {sorted(set(got) - want_keys)} missing {sorted(want_keys - set(got))}")
+    for key in sorted(want_keys & set(got)):
+        name, full = f"frontend/{group}/{key}", f"{group}/{key}"
+        if z[full].dtype.kind in "iub":
+            yield compare(name, got[key], z[full])  # token ids and lengths: exact
+        elif key.endswith("_embedding"):
+            yield fx.check(name, got[key], GOLDEN, full, EMBEDDING)
+        else:  # prompt_speech_feat: the flow mel
+            yield from check_feature(fx, name, got[key], GOLDEN, full)

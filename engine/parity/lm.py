@@ -27,13 +27,15 @@ GOLDEN = "lm.npz"
 BISTREAM_STOP_AT = 100  # README section 7
 
 
-def greedy_sampler(stop_at: int, eos: int):
-    """The goldens' deterministic stand-in for ras_sampling."""
+def greedy_sampler(stop_at: int, eos: int, masked: int | None = None):
+    """The goldens' deterministic stand-in for ras_sampling. ``masked`` is the index the official min_len mask
+    sets to -inf, which is also where the speech ids end (CosyVoice 2: EOS itself; CosyVoice 3: sos, 6561)."""
+    masked = eos if masked is None else masked
 
     def sampler(scores: torch.Tensor, decoded, rng) -> int:
-        if len(decoded) >= stop_at and scores[eos] != -float("inf"):
+        if len(decoded) >= stop_at and scores[masked] != -float("inf"):
             return eos
-        return int(scores[:eos].argmax())
+        return int(scores[:masked].argmax())
 
     return sampler
 
@@ -59,7 +61,7 @@ def _check_layout(fx: Fixture, lm: SpeechLM, z, name: str) -> Iterator[CheckResu
     # STOP_AT was 30 and the reference yields max(STOP_AT, min_len) tokens; stopping at the
     # golden's length reproduces that whichever of the two was larger.
     steps: list[LMStep] = []
-    sampler = greedy_sampler(len(want_tokens), lm.eos_token)
+    sampler = greedy_sampler(len(want_tokens), lm.eos_token, lm.cfg.speech_token_size)
     got = list(lm.generate(text, prompt_text, prompt_speech, rng=TorchRandom.seeded(0), sampler=sampler,
                            observer=steps.append))
     yield compare(f"lm/{name}/greedy_tokens", np.array(got, dtype=np.int64), want_tokens)
@@ -83,7 +85,7 @@ def _check_layout(fx: Fixture, lm: SpeechLM, z, name: str) -> Iterator[CheckResu
 def _check_bistream(fx: Fixture, lm: SpeechLM, z) -> Iterator[CheckResult]:
     text_ids = _ids(z["bistream/text_ids"])
     steps: list[LMStep] = []
-    sampler = greedy_sampler(BISTREAM_STOP_AT, lm.eos_token)
+    sampler = greedy_sampler(BISTREAM_STOP_AT, lm.eos_token, lm.cfg.speech_token_size)
     got = list(lm.generate_bistream(([t] for t in text_ids), _ids(z["bistream/prompt_text"]),
                                     _ids(z["bistream/prompt_speech_token"]), rng=TorchRandom.seeded(0),
                                     sampler=sampler, observer=steps.append))
@@ -97,15 +99,15 @@ def _check_bistream(fx: Fixture, lm: SpeechLM, z) -> Iterator[CheckResult]:
     if "bistream/input_sequence" in z.files:
         yield fx.check("lm/bistream/input_sequence", lm.embed_rows(fed), GOLDEN, "bistream/input_sequence", NETWORK)
     logits = torch.stack([s.logits for s in steps])
-    eos = lm.eos_token
+    n_speech = lm.cfg.speech_token_size  # speech ids end here (CosyVoice 2: EOS; CosyVoice 3: sos)
     if "bistream/step_logits_first20" in z.files:
         want = z["bistream/step_logits_first20"]
         yield fx.check("lm/bistream/step_logits_first20", logits[: len(want)], GOLDEN, "bistream/step_logits_first20",
                        NETWORK)
     yield compare("lm/bistream/step_argmax_all", logits.argmax(-1), z["bistream/step_argmax_all"])
-    yield compare("lm/bistream/step_argmax_speech", logits[:, :eos].argmax(-1), z["bistream/step_argmax_speech"])
-    yield fx.check("lm/bistream/step_max_speech", logits[:, :eos].max(-1).values, GOLDEN, "bistream/step_max_speech",
-                   NETWORK)
+    yield compare("lm/bistream/step_argmax_speech", logits[:, :n_speech].argmax(-1), z["bistream/step_argmax_speech"])
+    yield fx.check("lm/bistream/step_max_speech", logits[:, :n_speech].max(-1).values, GOLDEN,
+                   "bistream/step_max_speech", NETWORK)
 
 
 def checks(fx: Fixture) -> Iterator[CheckResult]:

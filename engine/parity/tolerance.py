@@ -81,6 +81,9 @@ GIVEN_SOURCE = Family("waveform given source", 2e-4, "HiFT decode with the golde
                       "dispatches <= 1.4e-5)", rel_l2=1e-4)
 STITCH = Family("stitch", 0.0, "the streaming cross-fade fed with the golden HiFT outputs: float64 window products "
                 "rounded once, the same on every CPU")
+FIXED_BUFFER = Family("fixed buffer", 0.0, "CosyVoice 3's fixed excitation buffers (rand_ini, sine_waves): torch.rand "
+                      "on the CPU is a serial integer computation (24 random bits times 2^-24), the same bits on "
+                      "every CPU, so a replay of the official draw sequence must give them exactly")
 
 REL_L2_WHY = """Relative L2 (||got - want|| / ||want||) of waveforms: a phase error is large at a few samples and
 small on average; a wrong gain, filter or fade is not. Largest values measured under every CPU dispatch imitated
