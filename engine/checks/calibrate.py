@@ -114,6 +114,10 @@ def calibrate_asr() -> None:
     _range("right text", right)
     _range("a different sentence", wrong)
     _range("only the first half spoken", dropped)
+    r, w = np.asarray(right), np.asarray(wrong)
+    for limit in (0.70, 0.75, 0.80):
+        print(f"  fail above {limit:.2f}: right text failed {np.mean(r > limit):.1%}, wrong text passed "
+              f"{np.mean(w <= limit):.1%}")
     leaked, clean = [], []
     for voice in EN_VOICES:
         for instruction, s in zip(INSTRUCTIONS, SENTENCES[5:]):

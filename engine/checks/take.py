@@ -6,6 +6,7 @@ from any worker thread (each model serialises its own calls), never from Qt.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,15 +59,17 @@ class TakeChecker:
         self.whisper_dir = whisper_dir
         self.model_dir = model_dir
         self._models: dict[str, object] = {}
+        self._lock = threading.Lock()  # two worker threads asking for a model at once make it once
 
     def _model(self, key: str, make: Callable[[], object]):
         """A model made once; a CheckModelMissing (or CheckError) is remembered and raised again."""
-        if key not in self._models:
-            try:
-                self._models[key] = make()
-            except (CheckModelMissing, CheckError) as e:
-                self._models[key] = e
-        got = self._models[key]
+        with self._lock:
+            if key not in self._models:
+                try:
+                    self._models[key] = make()
+                except (CheckModelMissing, CheckError) as e:
+                    self._models[key] = e
+            got = self._models[key]
         if isinstance(got, Exception):
             raise got
         return got
@@ -75,15 +78,15 @@ class TakeChecker:
         """The recogniser for ``language``, or None if no installed one covers it."""
         if self.whisper_dir is not None:
             return self._model("whisper", lambda: asr.FasterWhisper(self.whisper_dir))
-        return self._model("pocketsphinx", asr.PocketSphinx) if language == "en" else None
+        return self._model("pocketsphinx", asr.PocketSphinx) if language in asr.PocketSphinx.languages else None
 
     # ---- the check groups --------------------------------------------------------------------
-    def _timing(self, audio, sr, a16, text, language) -> tuple[list[Check], vad.SpeechMap | None]:
+    def _timing(self, audio, sr, a16, text, language) -> list[Check]:
         try:
             speech = vad.find_speech(a16)
         except CheckModelMissing as e:
-            return [not_installed("timing", "timing", str(e))], None
-        return timing.timing_checks(audio, sr, speech, text, language), speech
+            return [not_installed("timing", "timing", str(e))]
+        return timing.timing_checks(audio, sr, speech, text, language)
 
     def _words(self, a16, text, language, instruction) -> list[Check]:
         want_wer = "intelligibility" in self.groups
@@ -152,7 +155,7 @@ class TakeChecker:
         a16 = _to_16k(audio, sample_rate)
         checks: list[Check] = []
         if "timing" in self.groups:
-            checks += self._timing(audio, sample_rate, a16, text, language)[0]
+            checks += self._timing(audio, sample_rate, a16, text, language)
         checks += self._words(a16, text, language, instruction)
         if "voice" in self.groups:
             checks += self._voice(a16, reference)
