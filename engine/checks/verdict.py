@@ -107,7 +107,8 @@ class TakeReport:
 
     @property
     def passed(self) -> bool:
-        return self.verdict in (PASS, WARN)
+        """No check failed (a take nothing could judge has not failed either)."""
+        return self.verdict != FAIL
 
     @property
     def score(self) -> int:

@@ -61,3 +61,9 @@ def test_bad_input_is_one_line(files, capsys, args, needle):
     assert main(["check", *args]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("timbre: error: ") and needle in err[0]
+
+
+def test_a_take_nothing_could_judge_has_not_failed(files, capsys):
+    take, _, _ = files
+    assert main(["check", str(take), "--text", "Hallo Welt.", "--language", "de", "--only", "intelligibility"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("take: not checked")

@@ -18,7 +18,8 @@ def test_any_failure_fails_the_take_and_unjudged_checks_count_neither_way():
     failed = TakeReport.of([*report.checks, c("e", "fail")])
     assert failed.verdict == "fail" and not failed.passed and failed.score == 3
     assert [x.name for x in failed.failures()] == ["e"] and "e: e is fail" in failed.summary()
-    assert TakeReport.of([c("x", "not checked", None)]).verdict == "not checked"
+    unjudged = TakeReport.of([c("x", "not checked", None)])
+    assert unjudged.verdict == "not checked" and unjudged.passed and unjudged.score == 0
 
 
 def test_lines_and_json_say_the_number_and_its_limit():
