@@ -43,18 +43,18 @@ def loudness(audio: np.ndarray, sample_rate: int, preset: Preset) -> float:
 
 
 def master(audio: np.ndarray, sample_rate: int, preset: Preset, *, ceiling_dbtp: float | None = None,
-           cancel: CancelToken = NEVER_CANCELLED) -> Mastered:
+           trim_db: float = 0.0, cancel: CancelToken = NEVER_CANCELLED) -> Mastered:
     """``audio`` [N, C] float32 brought to ``preset`` (see the module docstring); unchanged for ``none``.
 
-    ceiling_dbtp: the limiter's ceiling instead of the preset's (the exporter lowers it after a lossy
-    encoder overshot)."""
+    ceiling_dbtp: the limiter's ceiling instead of the preset's, and trim_db: aim this much above the
+    target (the exporter uses both when a lossy encoder moved the decoded file's peak or level)."""
     x = np.asarray(audio, dtype=np.float32)
     if not preset.masters:
         return Mastered(x, 0.0, 0.0, 0)
     measured = loudness(x, sample_rate, preset)
     if measured <= SILENCE_DB:
         raise ExportError("The audio is silent, so there is no loudness to master. Check the takes.")
-    target = preset.target(x.shape[1] if x.ndim == 2 else 1)
+    target = preset.target(x.shape[1] if x.ndim == 2 else 1) + trim_db
     ceiling = 10 ** ((preset.ceiling_dbtp if ceiling_dbtp is None else ceiling_dbtp) / 20)
     gain_db = target - measured
     for passes in range(1, MAX_PASSES + 1):

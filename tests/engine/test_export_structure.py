@@ -30,10 +30,10 @@ def book() -> Timeline:
 
 def test_pauses_and_padding_in_whole_samples():
     (plan,) = plan_files(book(), "none", PAUSES, PAD)
-    s = lambda sec: int(round(sec * SR))  # noqa: E731
+    # head, One 0.5 + line pause, Two 0.4 + paragraph pause, Three 0.3 + chapter pause, Four 0.6 + its own 1.0
+    ends_of = [0.75, 0.5 + 0.25, 0.4 + 0.5, 0.3 + 1.5, 0.6 + 1.0]
     starts = [p.start for p in plan.placed]
-    assert starts == [s(0.75), s(0.75 + 0.5 + 0.25), s(0.75 + 0.5 + 0.25 + 0.4 + 0.5),
-                      s(0.75 + 0.5 + 0.25 + 0.4 + 0.5 + 0.3 + 1.5), s(0.75 + 0.5 + 0.25 + 0.4 + 0.5 + 0.3 + 1.5 + 0.6 + 1.0)]
+    assert starts == [int(round(sum(ends_of[:k + 1]) * SR)) for k in range(5)]
     assert plan.length == plan.placed[-1].end + s(2.0)  # the last line gets the tail, not a pause
     assert [(m.title, m.start) for m in plan.chapters] == [("First", 0), ("Second", starts[3])]
     assert plan.chapters[-1].end == plan.length
