@@ -34,7 +34,7 @@ def test_pauses_and_padding_in_whole_samples():
     ends_of = [0.75, 0.5 + 0.25, 0.4 + 0.5, 0.3 + 1.5, 0.6 + 1.0]
     starts = [p.start for p in plan.placed]
     assert starts == [int(round(sum(ends_of[:k + 1]) * SR)) for k in range(5)]
-    assert plan.length == plan.placed[-1].end + s(2.0)  # the last line gets the tail, not a pause
+    assert plan.length == plan.placed[-1].end + 2 * SR  # the last line gets the tail (2 s), not a pause
     assert [(m.title, m.start) for m in plan.chapters] == [("First", 0), ("Second", starts[3])]
     assert plan.chapters[-1].end == plan.length
 
