@@ -151,7 +151,7 @@ class TakeChecker:
         if isinstance(audio, np.ndarray) and audio.size == 0:
             return TakeReport.of([Check("speech_found", "timing", FAIL, "the take has no audio at all", value=0.0)])
         audio = validate_audio(audio, sample_rate)
-        language = (language or guess_language(text)).lower()
+        language = (language or guess_language(text)).lower().replace("_", "-").split("-")[0]  # "en-US" -> "en"
         a16 = _to_16k(audio, sample_rate)
         checks: list[Check] = []
         if "timing" in self.groups:

@@ -28,6 +28,11 @@ def test_right_text_passes_and_a_different_text_fails(checker, voice):
         assert right.details["recogniser"].startswith("pocketsphinx")
 
 
+def test_a_regional_language_code_uses_its_language(checker):
+    report = checker.check(speech(SENTENCE), RATE, SENTENCE, language="en-US")
+    assert report.get("wer").details["recogniser"].startswith("pocketsphinx")
+
+
 def test_a_language_no_installed_recogniser_covers_is_not_checked(checker):
     text = "Der Hund läuft schnell über die grüne Wiese."
     report = checker.check(speech(text, "de"), RATE, text, language="de")
