@@ -12,31 +12,38 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from .config import COSYVOICE2, COSYVOICE3, FAMILY_FILES, model_family
 from .errors import CheckpointError, ModelFolderError
 
-REQUIRED_FILES = (
-    "cosyvoice2.yaml",
-    "llm.pt",
-    "flow.pt",
-    "hift.pt",
-    "campplus.onnx",
-    "speech_tokenizer_v2.onnx",
-    "CosyVoice-BlankEN/config.json",
-    "CosyVoice-BlankEN/vocab.json",
-    "CosyVoice-BlankEN/merges.txt",
-)
+DOWNLOAD_NAMES = {COSYVOICE2: "CosyVoice2-0.5B", COSYVOICE3: "Fun-CosyVoice3-0.5B"}  # what to download again
 
 
-def check_model_folder(model_dir: str | Path) -> Path:
-    """Raise :class:`ModelFolderError` naming every required file the folder lacks."""
+def required_files(family: str = COSYVOICE2) -> tuple[str, ...]:
+    """The files a model folder of ``family`` must hold (the family's YAML and speech tokenizer differ)."""
+    yaml_name, speech_tokenizer = FAMILY_FILES[family]
+    return (yaml_name, "llm.pt", "flow.pt", "hift.pt", "campplus.onnx", speech_tokenizer,
+            "CosyVoice-BlankEN/config.json", "CosyVoice-BlankEN/vocab.json", "CosyVoice-BlankEN/merges.txt")
+
+
+REQUIRED_FILES = required_files(COSYVOICE2)
+
+
+def check_model_folder(model_dir: str | Path, family: str | None = None) -> Path:
+    """Raise :class:`ModelFolderError` naming every required file the folder lacks.
+
+    ``family``: what the folder should be; by default what its YAML says (CosyVoice 2 when it has none, so an
+    empty folder is told what a CosyVoice 2 folder holds; both YAMLs raise ModelFamilyError)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelFolderError(f"Model folder {model_dir} does not exist. Download the model or pick its folder.")
-    missing = [f for f in REQUIRED_FILES if not (model_dir / f).is_file()]
+    if family is None:
+        has_yaml = any((model_dir / yaml_name).is_file() for yaml_name, _ in FAMILY_FILES.values())
+        family = model_family(model_dir) if has_yaml else COSYVOICE2
+    missing = [f for f in required_files(family) if not (model_dir / f).is_file()]
     if missing:
         raise ModelFolderError(
             f"Model folder {model_dir} is incomplete: missing {', '.join(missing)}. "
-            "Download CosyVoice2-0.5B again or pick the complete folder."
+            f"Download {DOWNLOAD_NAMES[family]} again or pick the complete folder."
         )
     return model_dir
 
