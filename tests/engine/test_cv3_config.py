@@ -61,3 +61,12 @@ def test_sizes_the_dit_code_relies_on_are_checked(tmp_path: Path, tiny_cv3_model
     (tmp_path / "cosyvoice3.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=needle):
         load_config3(tmp_path)
+
+
+def test_required_files_follow_the_family(tmp_path: Path, tiny_cv3_model_dir: Path) -> None:
+    from engine.checkpoints import check_model_folder
+
+    assert check_model_folder(tiny_cv3_model_dir) == tiny_cv3_model_dir
+    shutil.copy(tiny_cv3_model_dir / "cosyvoice3.yaml", tmp_path)
+    with pytest.raises(ModelFolderError, match="speech_tokenizer_v3.onnx.*Fun-CosyVoice3-0.5B"):
+        check_model_folder(tmp_path)
