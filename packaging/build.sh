@@ -7,8 +7,11 @@
 #                                        audio server through .ci/audio.sh when no device is there)
 #   bash packaging/build.sh --self-test-only   run the self-test of an existing dist/Timbre/
 #
-# It uses the project's .venv (made by tests/run.sh) and installs PyInstaller into it when missing.
-# Work files go to build/pyinstaller/; the previous dist/Timbre/ is replaced.
+# It builds from its own virtual environment, .venv-bundle, holding only what the studio installs
+# (".[app]" + PyInstaller): the test venv's extras (take-check models, the server, test tools) would
+# bloat the bundle, and one of them (the obsolete "typing" backport) stops PyInstaller altogether.
+# TIMBRE_PYTHON=... builds with another interpreter instead. Work files go to build/pyinstaller/; the
+# previous dist/Timbre/ is replaced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,15 +26,15 @@ for arg in "$@"; do
   esac
 done
 
-PY=${TIMBRE_PYTHON:-.venv/bin/python}
-if [ ! -x "$PY" ]; then
-  echo "build.sh: $PY not found; run 'bash tests/run.sh' once to create .venv (or set TIMBRE_PYTHON)" >&2
-  exit 1
-fi
+PY=${TIMBRE_PYTHON:-.venv-bundle/bin/python}
 
 if [ "$BUILD" = 1 ]; then
-  if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
-    echo "build.sh: installing PyInstaller into the venv"
+  if [ -z "${TIMBRE_PYTHON:-}" ]; then
+    [ -x "$PY" ] || "${PYTHON:-python3}" -m venv .venv-bundle
+    "$PY" -m pip install -q --upgrade pip >/dev/null
+    "$PY" -m pip install -q "torch==2.13.0" -e ".[app,package]"
+  elif ! "$PY" -c "import PyInstaller" 2>/dev/null; then
+    echo "build.sh: installing PyInstaller into $PY's environment"
     "$PY" -m pip install -q "pyinstaller>=6"
   fi
   started=$(date +%s)
@@ -68,7 +71,7 @@ if [ "$SELF_TEST" = 1 ]; then
        2>"$scratch/err"; then
     echo "build.sh: 'cli download' from a closed port should have failed" >&2; exit 1
   fi
-  if [ "$(wc -l <"$scratch/err")" -ne 1 ] || ! grep -q "cannot reach the hub" "$scratch/err"; then
+  if [ "$(wc -l <"$scratch/err")" -ne 1 ] || ! grep -q "Check the connection" "$scratch/err"; then
     echo "build.sh: 'cli download' did not fail with the one-line network error:" >&2
     cat "$scratch/err" >&2; exit 1
   fi
