@@ -55,11 +55,15 @@ def test_selecting_a_line_shows_its_checks(qtbot, reports):
     good, bad = reports
     view = TakeChecksView()
     qtbot.addWidget(view)
+    view.resize(700, 420)
     view.show()
     qtbot.waitExposed(view)
     view.set_lines([(TEXT, good), (TEXT, bad)])
+    row = view.tree.topLevelItem(1)
+    view.tree.scrollToItem(row)
+    rect = view.tree.visualItemRect(row)
+    assert view.tree.viewport().rect().contains(rect.center())
     with qtbot.waitSignal(view.lineSelected) as picked:
-        rect = view.tree.visualItemRect(view.tree.topLevelItem(1))
         qtbot.mouseClick(view.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert picked.args == [1]
     shown = {view.details.topLevelItem(i).text(0): view.details.topLevelItem(i) for i in
