@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 HANDLE_GRAB_PX = 8
@@ -16,8 +16,10 @@ HANDLE_GRAB_PX = 8
 class WaveformView(QWidget):
     trimChanged = Signal(float, float)  # noqa: N815 - Qt signal naming
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, editable: bool = True, placeholder: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.editable = editable  # trim handles (the reference) or a plain view with a playhead (a take)
+        self.placeholder = placeholder
         self._audio = np.zeros(0, np.float32)
         self._rate = 24000
         self._trim = (0.0, 0.0)
@@ -25,10 +27,12 @@ class WaveformView(QWidget):
         self._playhead: float | None = None
         self._dragging: str | None = None
         self._envelope: tuple[np.ndarray, np.ndarray] | None = None
-        self.setMinimumHeight(90)
+        self._polygon: tuple[tuple[int, int], QPolygonF] | None = None
+        self.setMinimumHeight(90 if editable else 40)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMouseTracking(True)
-        self.setToolTip("Drag the handles to trim the reference to its best 3–10 seconds.")
+        self.setMouseTracking(editable)
+        if editable:
+            self.setToolTip("Drag the handles to trim the reference to its best 3–10 seconds.")
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(320, 110)
@@ -39,6 +43,7 @@ class WaveformView(QWidget):
         self._rate = sample_rate
         self._trim = (0.0, self.duration)
         self._envelope = None
+        self._polygon = None
         self._playhead = None
         self.update()
 
@@ -62,8 +67,14 @@ class WaveformView(QWidget):
         self.update()
 
     def set_playhead(self, seconds: float | None) -> None:
-        self._playhead = seconds
-        self.update()
+        """Where playback is, in seconds of this clip (None: not playing)."""
+        if seconds != self._playhead:
+            self._playhead = seconds
+            self.update()
+
+    @property
+    def playhead(self) -> float | None:
+        return self._playhead
 
     # ---- geometry --------------------------------------------------------------------------
     def _x(self, seconds: float) -> float:
@@ -79,14 +90,24 @@ class WaveformView(QWidget):
         if not len(self._audio):
             self._envelope = (np.zeros(width), np.zeros(width))
             return self._envelope
-        edges = np.linspace(0, len(self._audio), width + 1).astype(int)
-        lo = np.zeros(width, np.float32)
-        hi = np.zeros(width, np.float32)
-        for i in range(width):
-            seg = self._audio[edges[i]:max(edges[i + 1], edges[i] + 1)]
-            lo[i], hi[i] = seg.min(), seg.max()
-        self._envelope = (lo, hi)
+        # Column i covers samples [starts[i], starts[i + 1]) (at least one sample when the clip is short).
+        starts = np.minimum(np.linspace(0, len(self._audio), width + 1).astype(int)[:-1], len(self._audio) - 1)
+        self._envelope = (np.minimum.reduceat(self._audio, starts), np.maximum.reduceat(self._audio, starts))
         return self._envelope
+
+    def _outline(self) -> QPolygonF:
+        """The envelope as one closed polygon (top edge left to right, bottom edge back), made once per size:
+        a repaint (25 a second while the playhead moves) then draws it in one call."""
+        lo, hi = self._compute_envelope()
+        key = (len(lo), self.height())
+        if self._polygon is None or self._polygon[0] != key:
+            mid = self.height() / 2
+            scale = mid * 0.95
+            xs = np.arange(len(hi), dtype=np.float64)
+            ys = np.concatenate([mid - hi * scale, (mid - lo * scale)[::-1]])
+            points = [QPointF(x, y) for x, y in zip(np.concatenate([xs, xs[::-1]]).tolist(), ys.tolist())]
+            self._polygon = (key, QPolygonF(points))
+        return self._polygon[1]
 
     # ---- painting --------------------------------------------------------------------------
     def paintEvent(self, event) -> None:  # noqa: N802, ANN001
@@ -100,24 +121,23 @@ class WaveformView(QWidget):
         painter.drawLine(QPointF(0, mid), QPointF(rect.width(), mid))
         if not len(self._audio):
             painter.setPen(palette.placeholderText().color())
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
-                             "Record or drop a 3–10 s clip of clear speech here")
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
             return
         if self._suggested:
             s, e = self._suggested
             painter.fillRect(QRectF(self._x(s), 0, self._x(e) - self._x(s), rect.height()), QColor(90, 160, 255, 28))
-        lo, hi = self._compute_envelope()
-        path = QPainterPath()
-        scale = mid * 0.95
-        path.moveTo(0, mid - hi[0] * scale)
-        for i in range(1, len(hi)):
-            path.lineTo(i, mid - hi[i] * scale)
-        for i in range(len(lo) - 1, -1, -1):
-            path.lineTo(i, mid - lo[i] * scale)
-        path.closeSubpath()
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(palette.highlight())
-        painter.drawPath(path)
+        painter.drawPolygon(self._outline())
+        if self._playhead is not None:
+            painter.setPen(QPen(palette.text().color(), 1.5))
+            x = self._x(self._playhead)
+            painter.drawLine(QPointF(x, 0), QPointF(x, rect.height()))
+        if not self.editable:
+            painter.setPen(palette.text().color())
+            painter.drawText(rect.adjusted(6, 2, -6, -2), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                             f"{self.duration:.1f} s")
+            return
         # Outside the trim range: dimmed.
         start, end = self._trim
         shade = QColor(0, 0, 0, 120)
@@ -130,10 +150,6 @@ class WaveformView(QWidget):
             painter.drawLine(QPointF(x, 0), QPointF(x, rect.height()))
             painter.setBrush(QColor("#f2c14e"))
             painter.drawRect(QRectF(x - 4, 0, 8, 10))
-        if self._playhead is not None:
-            painter.setPen(QPen(QColor("#ffffff"), 1))
-            x = self._x(self._playhead)
-            painter.drawLine(QPointF(x, 0), QPointF(x, rect.height()))
         painter.setPen(palette.text().color())
         painter.drawText(rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
                          f"{start:.2f}–{end:.2f} s of {self.duration:.2f} s")
@@ -152,13 +168,13 @@ class WaveformView(QWidget):
         return None
 
     def mousePressEvent(self, event) -> None:  # noqa: N802, ANN001
-        self._dragging = self._handle_at(event.position().x())
+        self._dragging = self._handle_at(event.position().x()) if self.editable else None
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802, ANN001
         x = event.position().x()
         if self._dragging is None:
-            cursor = Qt.CursorShape.SizeHorCursor if self._handle_at(x) else Qt.CursorShape.ArrowCursor
-            self.setCursor(cursor)
+            if self.editable:
+                self.setCursor(Qt.CursorShape.SizeHorCursor if self._handle_at(x) else Qt.CursorShape.ArrowCursor)
             return
         start, end = self._trim
         t = self._t(x)
