@@ -20,6 +20,7 @@ MODES: tuple[str, ...] = ("zero_shot", "cross_lingual", "instruct")
 MODE_LABELS = {"zero_shot": "Clone", "cross_lingual": "Cross-lingual", "instruct": "Instruct"}
 _OLD_MODE_NAMES = {"clone": "zero_shot", "instruct2": "instruct"}  # settings written by older versions
 OUTPUT_RATE = 24000
+DEFAULT_REPO_ID = engine.DEFAULT_REPO_ID
 
 
 def mode_value(saved: str) -> str:
@@ -84,15 +85,58 @@ def describe_engine(loaded: Any) -> str:
     return f"{loaded.device} · {loaded.precision.name}"
 
 
-def planned_device(device: str = "auto", precision: str = "auto") -> str:
+def model_name(loaded: Any) -> str:
+    """The loaded model's family for the status bar ("CosyVoice 2")."""
+    family = str(getattr(loaded.cfg, "family", "cosyvoice2"))
+    return {"cosyvoice2": "CosyVoice 2", "cosyvoice3": "CosyVoice 3"}.get(family, family)
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """What a load with some device/precision settings would run on, or why it cannot."""
+
+    text: str  # "cpu · fp32 (LM fp32, flow fp32, HiFT fp32)", or the problem
+    problem: str = ""  # "" when the settings can be used on this machine
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+def device_plan(device: str = "auto", precision: str = "auto") -> DevicePlan:
     """Which device/precision a load with these settings would use (model manager, status bar); the engine
-    decides what "auto" means (``engine.pick_precision``)."""
+    decides what "auto" means (``engine.pick_precision``) and whether a device exists here."""
     try:
         dev = engine.pick_device(device)
         plan = engine.pick_precision(precision_choice(precision), dev)
     except engine.ConfigError as error:
-        return f"not available: {error}"
-    return f"{dev} · {plan.describe()}"
+        return DevicePlan(f"Not available: {error}", str(error))
+    return DevicePlan(f"{dev} · {plan.describe()}")
+
+
+def planned_device(device: str = "auto", precision: str = "auto") -> str:
+    return device_plan(device, precision).text
+
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> tuple[str, ...]:
+    """The devices of :data:`DEVICES` this machine has ("auto" and "cpu" always)."""
+    return tuple(d for d in DEVICES if d in ("auto", "cpu") or device_plan(d).ok)
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    """Quick check that ``folder`` holds a complete model (files present, config readable); typed errors
+    (``engine.ModelFolderError``, ``engine.ConfigError``) name what is wrong."""
+    return engine.verify_model_folder(Path(folder), deep=False)
+
+
+def default_download_folder(repo_id: str, models_root: Path) -> Path:
+    """Where the model manager downloads ``repo_id`` (``<models_root>/<owner>--<name>``, the hub's layout)."""
+    from engine import hub  # the public API has download_model but not its folder rule (asked for it)
+
+    return hub.model_dir_for(repo_id, models_root)
 
 
 def make_voice(loaded: Any, audio: np.ndarray, sample_rate: int, transcript: str, name: str = "voice") -> Any:
@@ -130,6 +174,12 @@ class SentenceSplitter:
     @property
     def exact(self) -> bool:
         return self._frontend is not None
+
+    def warm_up(self) -> None:
+        """Split a short text once: the normaliser builds its grammars on first use (seconds), so the engine
+        thread does it while the model loads instead of the first re-split after it."""
+        if self._frontend is not None:
+            self._frontend.split_sentences("Timbre is ready. It has 2 voices.")
 
     def split(self, text: str) -> list[str]:
         if not text.strip():

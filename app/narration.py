@@ -26,9 +26,6 @@ class Take:
     def seconds(self) -> float:
         return len(self.audio) / self.sample_rate
 
-    def label(self) -> str:
-        return f"seed {self.seed} · {self.seconds:.1f} s"
-
 
 @dataclass
 class Sentence:
@@ -65,6 +62,18 @@ class Narration:
             new.append(kept.pop(0) if kept else Sentence(text))
         self.sentences = new
         return True
+
+    def clear_takes(self) -> int:
+        """Forget every take (the voice changes); returns how many there were."""
+        count = sum(len(s.takes) for s in self.sentences)
+        for s in self.sentences:
+            s.takes.clear()
+            s.chosen = -1
+        return count
+
+    @property
+    def take_count(self) -> int:
+        return sum(len(s.takes) for s in self.sentences)
 
     def audio_parts(self) -> list[np.ndarray]:
         """Chosen take of every sentence that has one, in order."""

@@ -59,7 +59,14 @@ class Settings:
     seed: int = 1986
     seed_locked: bool = False
     streaming: bool = True
+    my_presets: dict[str, str] = field(default_factory=dict)  # the user's own instructions: name -> text
+    # Older versions saved edits of the built-in presets here ("Emotion/Happy" -> text); read once and kept as
+    # "Happy (edited)" in my_presets, so the built-in presets stay what they say and no text is lost.
     custom_presets: dict[str, str] = field(default_factory=dict)
+    last_folders: dict[str, str] = field(default_factory=dict)  # file dialog kind -> the folder used last
+
+    def __post_init__(self) -> None:
+        _migrate(self)
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Settings":
@@ -91,6 +98,14 @@ class Settings:
         return path
 
 
+def _migrate(settings: "Settings") -> None:
+    """Edited built-in presets of older versions become the user's own presets."""
+    for key, text in settings.custom_presets.items():
+        if text.strip():
+            settings.my_presets.setdefault(f"{key.rsplit('/', 1)[-1]} (edited)", text)
+    settings.custom_presets = {}
+
+
 def _same_kind(value: object, default: object, annotation: object) -> bool:
     if default is None or "None" in str(annotation):
         return value is None or isinstance(value, str)
@@ -100,6 +115,8 @@ def _same_kind(value: object, default: object, annotation: object) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, dict):  # every dict setting maps names to text
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     return isinstance(value, type(default))
 
 

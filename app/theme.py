@@ -11,10 +11,16 @@ _QSS = """
 QGroupBox { font-weight: 600; border: 1px solid palette(mid); border-radius: 6px; margin-top: 14px;
             padding: 10px 8px 8px 8px; }
 QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }
-QPushButton { padding: 5px 12px; border-radius: 4px; }
-QPushButton#primaryButton { background: %(accent)s; color: white; font-weight: 600; border: none; }
-QPushButton#primaryButton:disabled { background: palette(mid); color: palette(dark); }
-QPushButton#recordButton:checked { background: #d64545; color: white; }
+QPushButton { padding: 4px 10px; border-radius: 4px; background: palette(button); border: 1px solid palette(mid); }
+QPushButton:hover { border-color: %(accent)s; }
+QPushButton:pressed { background: palette(mid); }
+QPushButton:disabled { color: palette(placeholder-text); background: palette(window); }
+QPushButton:focus, QToolButton:focus { border: 1px solid %(accent)s; }
+QPushButton#compactButton { padding: 3px 6px; }
+QPushButton#primaryButton { background: %(accent)s; color: white; font-weight: 600; border: 1px solid %(accent)s; }
+QPushButton#primaryButton:focus { border: 1px solid palette(bright-text); }
+QPushButton#primaryButton:disabled { background: palette(mid); color: palette(dark); border-color: palette(mid); }
+QPushButton#recordButton:checked { background: #d64545; color: white; border-color: #d64545; }
 QToolButton#segment { padding: 6px 10px; border: 1px solid palette(mid); }
 QToolButton#segment:checked { background: %(accent)s; color: white; border-color: %(accent)s; }
 QToolButton#tagButton { padding: 3px 6px; border: 1px solid palette(mid); border-radius: 10px; }

@@ -71,6 +71,10 @@ class Recorder:
             return 0.0, 0.0
         return float(np.max(np.abs(block))), float(np.sqrt(np.mean(block.astype(np.float64) ** 2)))
 
+    def audio(self) -> np.ndarray:
+        """What has been drained so far (the live waveform while recording)."""
+        return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+
     def stop(self) -> np.ndarray:
         """Stop and return everything recorded (float32 mono at ``sample_rate``)."""
         stream, self._stream = self._stream, None
@@ -81,4 +85,4 @@ class Recorder:
             except sounddevice().PortAudioError:
                 pass  # the device vanished; what we have is still returned
         self.drain()
-        return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+        return self.audio()

@@ -1,10 +1,12 @@
-"""Save screenshots of the main screens to resources/screenshots/*.png (for the README).
+"""Save screenshots of the main screens (the README's, in resources/screenshots/, and review sets).
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb .venv/bin/python -m app.tools.screenshots
+    xvfb-run -a -s "-screen 0 1280x800x24" env QT_QPA_PLATFORM=xcb .venv/bin/python -m app.tools.screenshots
+    ... -m app.tools.screenshots --theme light --out /tmp/shots --review   # also the window before generating
 
-It drives the real window on the tiny model (engine.tiny, or --model DIR): imports a reference,
-saves a voice, types a narration, generates two sentences, and grabs the window and dialogs.
-Settings and data live in a temp folder. Works offscreen too (QT_QPA_PLATFORM=offscreen).
+It drives the real window on the tiny model (engine.tiny, or --model DIR) on the screen it is given: the window
+fills the screen's available area, as a user on that screen would make it. It imports a reference, saves a voice,
+types a narration, generates two sentences and grabs the window (before and after generating with --review) and
+the dialogs. Settings and data live in a temp folder. Works offscreen too (QT_QPA_PLATFORM=offscreen).
 """
 from __future__ import annotations
 
@@ -15,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable
-
-SIZE = (1440, 900)
 
 
 def _wait(app, condition: Callable[[], bool], timeout: float = 300.0) -> None:
@@ -35,10 +35,22 @@ def _settle(app, seconds: float = 0.3) -> None:
         time.sleep(0.01)
 
 
+def _fill_screen(window) -> None:
+    from PySide6.QtGui import QCursor
+
+    area = window.screen().availableGeometry()
+    QCursor.setPos(area.right(), area.bottom())  # the pointer sits mid-screen otherwise, hovering a button
+    frame = window.frameGeometry()
+    window.resize(area.width() - (frame.width() - window.width()), area.height() - (frame.height() - window.height()))
+    window.move(area.topLeft())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: a tiny model made in a temp folder)")
     parser.add_argument("--reference", help="reference clip (default: the test fixture prompt)")
+    parser.add_argument("--theme", choices=("dark", "light"), default="dark")
+    parser.add_argument("--review", action="store_true", help="also grab the window before generating")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "resources" / "screenshots"))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -48,70 +60,78 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TIMBRE_CONFIG_DIR"] = str(tmp / "config")
         os.environ["TIMBRE_DATA_DIR"] = str(tmp / "data")
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        from ..application import create_main_window, make_qapp
-        from ..resources import sample_texts
-        from ..settings import Settings
-
-        app = make_qapp([sys.argv[0]])
-        model = args.model
-        if model is None:
-            from engine.tiny import make_tiny_model
-
-            model = str(make_tiny_model(tmp / "tiny"))
-        reference = Path(args.reference) if args.reference else \
-            Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "parity" / "wavs" / "prompt_en_22k.wav"
-
-        # First start: no model yet, the model manager explains what to do.
-        first = create_main_window(Settings(), voices_dir=tmp / "voices-empty")
-        first.resize(*SIZE)
-        first.show()
-        dialog = first.open_model_manager(first_run=True)
-        _settle(app)
-        dialog.grab().save(str(out / "first-run-models.png"))
-        dialog.reject()
-        first.close()
-
-        window = create_main_window(Settings(model_dir=model), voices_dir=tmp / "voices")
-        window.resize(*SIZE)
-        window.show()
-        window.start_engine()
-        _wait(app, lambda: window.engine_state in ("ready", "failed"))
-        window.reference.import_file(reference)
-        window.reference.waveform.set_trim(0.25, 3.6)
-        window.reference.transcript.setPlainText("Hello, this is a short test of my speaking voice.")
-        window.reference.name_edit.setText("Narrator")
-        saved: list[str] = []
-        window.voiceSaved.connect(saved.append)
-        window.reference.save_button.click()
-        _wait(app, lambda: bool(saved) or window.last_error is not None)
-        window.editor.setPlainText(sample_texts()["en_story"])
-        window.editor.flush()
-        window.direction.choose_preset("Emotion", "Calm")
-        finished: list[str] = []
-        window.generationFinished.connect(finished.append)
-        for index in (0, 1):
-            finished.clear()
-            window.regenerate_sentence(index)
-            _wait(app, lambda: bool(finished))
-        window.player.stop()
-        window.sentences.select(1)
-        _settle(app, 0.5)
-        window.grab().save(str(out / "studio.png"))
-
-        window.direction.set_mode("instruct")
-        window.direction.choose_preset("Role", "Mysterious")
-        _settle(app)
-        window.direction.grab().save(str(out / "direction.png"))
-        window.reference.grab().save(str(out / "reference.png"))
-        window.open_settings()
-        _settle(app)
-        for widget in app.topLevelWidgets():
-            if widget.windowTitle() == "Settings" and widget.isVisible():
-                widget.grab().save(str(out / "settings.png"))
-                widget.close()
-        window.close()
+        shoot(args, out, tmp)
     print("screenshots in", out)
     return 0
+
+
+def shoot(args: argparse.Namespace, out: Path, tmp: Path) -> None:
+    from ..application import create_main_window, make_qapp
+    from ..resources import sample_texts
+    from ..settings import Settings
+
+    app = make_qapp([sys.argv[0]])
+    model = args.model
+    if model is None:
+        from engine.tiny import make_tiny_model
+
+        model = str(make_tiny_model(tmp / "tiny"))
+    reference = Path(args.reference) if args.reference else \
+        Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "parity" / "wavs" / "prompt_en_22k.wav"
+
+    # First start: no model yet, the model manager explains what to do.
+    first = create_main_window(Settings(theme=args.theme), voices_dir=tmp / "voices-empty")
+    first.show()
+    dialog = first.open_model_manager(first_run=True)
+    _settle(app)
+    dialog.grab().save(str(out / "first-run-models.png"))
+    dialog.reject()
+    _settle(app)
+    if args.review:
+        first.grab().save(str(out / "studio-no-model.png"))
+    first.close()
+
+    window = create_main_window(Settings(model_dir=model, theme=args.theme), voices_dir=tmp / "voices")
+    window.show()
+    _fill_screen(window)
+    window.start_engine()
+    _wait(app, lambda: window.engine_state in ("ready", "failed"))
+    window.reference.import_file(reference)
+    window.reference.waveform.set_trim(0.25, 3.6)
+    window.reference.transcript.setPlainText("Hello, this is a short test of my speaking voice.")
+    window.reference.name_edit.setText("Narrator")
+    saved: list[str] = []
+    window.voiceSaved.connect(saved.append)
+    window.reference.save_button.click()
+    _wait(app, lambda: bool(saved) or window.last_error is not None)
+    window.editor.setPlainText(sample_texts()["en_story"])
+    window.editor.flush()
+    _wait(app, lambda: window.narration_current)
+    window.direction.choose_preset("Emotion", "Calm")
+    _settle(app, 0.5)
+    if args.review:
+        window.grab().save(str(out / "studio-before.png"))
+    finished: list[str] = []
+    window.generationFinished.connect(finished.append)
+    for index in range(min(2, len(window.narration.sentences))):
+        finished.clear()
+        window.regenerate_sentence(index)
+        _wait(app, lambda: bool(finished))
+    window.player.stop()
+    window.sentences.select(1 if len(window.narration.sentences) > 1 else 0)
+    _settle(app, 0.5)
+    window.grab().save(str(out / "studio.png"))
+
+    window.direction.set_mode("instruct")
+    window.direction.choose_preset("Role", "Mysterious")
+    _settle(app)
+    window.direction.grab().save(str(out / "direction.png"))
+    window.reference.grab().save(str(out / "reference.png"))
+    settings = window.open_settings()
+    _settle(app)
+    settings.grab().save(str(out / "settings.png"))
+    settings.close()
+    window.close()
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
     QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
@@ -16,6 +16,7 @@ from engine import TimbreError
 from .. import engine_bridge as bridge
 from ..settings import data_dir
 from ..workers.download_worker import DownloadThread
+from .file_dialogs import FileDialogs, FileKind
 from .model_verify import VerifyThread
 
 FIRST_RUN_TEXT = (
@@ -47,10 +48,12 @@ class ModelManagerDialog(QDialog):
     verified = Signal(bool, str)  # "Verify model" finished: nothing wrong found, what the status line says
 
     def __init__(self, model_dir: str, device: str, precision: str, first_run: bool = False,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, dialogs: FileDialogs | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.setMinimumWidth(560)
+        self.dialogs = dialogs or FileDialogs({})
+        self._bytes_seen = 0  # the most a download reported on disk: 0 means nothing to resume
         self._downloader: DownloadThread | None = None
         self._verifier: VerifyThread | None = None
         self._started_at = 0.0
@@ -62,9 +65,9 @@ class ModelManagerDialog(QDialog):
 
         self.folder_edit = QLineEdit(model_dir)
         self.folder_edit.setPlaceholderText("No model folder chosen")
-        self.folder_edit.textChanged.connect(self._check_folder)
+        self.folder_edit.textChanged.connect(lambda _text: self._check_folder())
         browse = QPushButton("Choose folder…")
-        browse.clicked.connect(self._browse)
+        browse.clicked.connect(lambda: self._browse())
         self.verify_button = QPushButton("Verify model")
         self.verify_button.setToolTip("Re-read every model file and compare it with the checksums of its download "
                                       "(a few seconds); a damaged file is fetched again by the next download.")
@@ -80,21 +83,20 @@ class ModelManagerDialog(QDialog):
         local_layout.addLayout(local_row)
         local_layout.addWidget(self.folder_status)
 
-        from engine import hub
-
-        self.repo_edit = QLineEdit(hub.DEFAULT_REPO_ID)
-        self.dest_edit = QLineEdit(str(hub.model_dir_for(hub.DEFAULT_REPO_ID, data_dir() / "models")))
+        self.repo_edit = QLineEdit(bridge.DEFAULT_REPO_ID)
+        self.dest_edit = QLineEdit(str(bridge.default_download_folder(bridge.DEFAULT_REPO_ID, data_dir() / "models")))
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primaryButton")
-        self.download_button.clicked.connect(self.start_download)
+        self.download_button.clicked.connect(lambda: self.start_download())
         self.cancel_button = QPushButton("Cancel download")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_download)
+        self.cancel_button.clicked.connect(lambda: self.cancel_download())
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress_label = QLabel("Not started. Partial downloads are kept and resumed.")
         self.progress_label.setObjectName("dimLabel")
+        self.progress_label.setWordWrap(True)  # an error names a URL and what to do: it must not run off
         download_box = QGroupBox("Download")
         form = QFormLayout()
         form.addRow("Repository", self.repo_edit)
@@ -109,13 +111,16 @@ class ModelManagerDialog(QDialog):
         download_layout.addWidget(self.progress)
         download_layout.addWidget(self.progress_label)
 
+        # Only the devices this machine has; a saved one it lacks is listed too, and the plan says why it cannot
+        # be used (and "Use this model" waits for another choice) instead of the load failing later.
         self.device_combo = QComboBox()
-        self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
-        self.device_combo.setCurrentText(device)
+        self.device_combo.addItems(list(dict.fromkeys([*bridge.available_devices(), device or "auto"])))
+        self.device_combo.setCurrentText(device or "auto")
         self.precision_combo = QComboBox()
         self.precision_combo.addItems(list(bridge.precision_choices()))
         self.precision_combo.setCurrentText(bridge.precision_choice(precision))
         self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
         self.device_combo.currentTextChanged.connect(self._update_plan)
         self.precision_combo.currentTextChanged.connect(self._update_plan)
         compute_box = QGroupBox("Compute")
@@ -126,7 +131,7 @@ class ModelManagerDialog(QDialog):
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Close)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Use this model")
-        self.buttons.accepted.connect(self._use)
+        self.buttons.accepted.connect(lambda: self._use())
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
@@ -139,15 +144,25 @@ class ModelManagerDialog(QDialog):
         self._check_folder()
         self._update_plan()
 
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._grow_to_fit()
+        return handled
+
+    def _grow_to_fit(self) -> None:
+        """A message that wraps onto more lines makes the dialog taller, so no message is ever cut off."""
+        layout = self.layout()
+        need = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        if need > self.height():
+            self.resize(self.width(), need)
+
     # ---- local folder ----------------------------------------------------------------------
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "CosyVoice2-0.5B folder", self.folder_edit.text())
-        if folder:
-            self.folder_edit.setText(folder)
+        self.dialogs.choose_folder(self, FileKind.MODEL, "CosyVoice2-0.5B folder", self.folder_edit.text(),
+                                   lambda folder: self.folder_edit.setText(str(folder)))
 
     def _check_folder(self) -> bool:
-        from engine.checkpoints import check_model_folder
-
         text = self.folder_edit.text().strip()
         ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.verify_button.setEnabled(False)
@@ -156,13 +171,13 @@ class ModelManagerDialog(QDialog):
             ok_button.setEnabled(False)
             return False
         try:
-            check_model_folder(Path(text))
+            bridge.check_model_folder(Path(text))
         except TimbreError as error:
             self.folder_status.setText(f"<span style='color:#e0b341'>⚠ {error}</span>")
             ok_button.setEnabled(False)
             return False
         self.folder_status.setText("<span style='color:#3fb68b'>✔ Complete CosyVoice 2 model folder</span>")
-        ok_button.setEnabled(True)
+        ok_button.setEnabled(self._plan_ok())
         self.verify_button.setEnabled(not self._verifying)
         return True
 
@@ -191,12 +206,16 @@ class ModelManagerDialog(QDialog):
         self.folder_status.setText(f"<span style='color:{color}'>{mark} {message}</span>")
         self.verified.emit(ok, message)
 
+    def _plan_ok(self) -> bool:
+        return bridge.device_plan(self.device_combo.currentText(), self.precision_combo.currentText()).ok
+
     def _update_plan(self) -> None:
-        self.plan_label.setText(bridge.planned_device(self.device_combo.currentText(),
-                                                      self.precision_combo.currentText()))
+        plan = bridge.device_plan(self.device_combo.currentText(), self.precision_combo.currentText())
+        self.plan_label.setText(plan.text if plan.ok else f"<span style='color:#e0b341'>⚠ {plan.text}</span>")
+        self._check_folder()
 
     def _use(self) -> None:
-        if self._check_folder():
+        if self._check_folder() and self._plan_ok():
             self.modelChosen.emit(self.folder_edit.text().strip(), self.device_combo.currentText(),
                                   self.precision_combo.currentText())
             self.accept()
@@ -225,6 +244,7 @@ class ModelManagerDialog(QDialog):
     def _on_progress(self, done: int, total: int, files_done: int, files_total: int, current: str) -> None:
         if self._start_bytes < 0:  # bytes already on disk (resumed) do not count towards the speed
             self._start_bytes, self._started_at = done, time.monotonic()
+        self._bytes_seen = max(self._bytes_seen, done)
         self.progress.setValue(int(1000 * done / total) if total else 0)
         elapsed = time.monotonic() - self._started_at
         speed = (done - self._start_bytes) / elapsed if elapsed > 0.5 else 0.0
@@ -240,13 +260,19 @@ class ModelManagerDialog(QDialog):
 
     def _on_failed(self, message: str) -> None:
         self._reset_buttons()
-        self.download_button.setText("Resume download")
+        # "Resume" only when there is something to resume: a download that failed at once (offline, a wrong
+        # address) has downloaded nothing.
+        self.download_button.setText("Resume download" if self._bytes_seen else "Try again")
         self.progress_label.setText(f"<span style='color:#e5534b'>✖ {message}</span>")
 
     def _on_cancelled(self) -> None:
         self._reset_buttons()
-        self.download_button.setText("Resume download")
-        self.progress_label.setText("Cancelled. What was downloaded is kept; Resume continues from there.")
+        if self._bytes_seen:
+            self.download_button.setText("Resume download")
+            self.progress_label.setText("Cancelled. What was downloaded is kept; Resume continues from there.")
+        else:
+            self.download_button.setText("Download")
+            self.progress_label.setText("Cancelled before anything was downloaded.")
 
     def _reset_buttons(self) -> None:
         self.download_button.setEnabled(True)

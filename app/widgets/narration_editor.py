@@ -18,6 +18,7 @@ class NarrationEditor(QPlainTextEdit):
         self.setObjectName("narrationEditor")
         self.setPlaceholderText("Type or paste the text to narrate. Each sentence appears on the right "
                                 "and can be generated, regenerated and compared on its own.")
+        self.setTabChangesFocus(True)  # Tab moves on to the next control; the narration needs no tab characters
         font = QFont(self.font())
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.setFont(font)
@@ -31,8 +32,13 @@ class NarrationEditor(QPlainTextEdit):
         self._debounce.start()
         self.textEdited.emit(self.toPlainText())
 
+    @property
+    def settling(self) -> bool:
+        """True while an edit waits for its debounce (the sentences do not show it yet)."""
+        return self._debounce.isActive()
+
     def flush(self) -> None:
-        """Re-split now (tests, generate buttons) instead of after the debounce."""
+        """Ask for the re-split now (generate buttons) instead of after the debounce."""
         if self._debounce.isActive():
             self._debounce.stop()
         self.sentencesChanged.emit()
@@ -45,8 +51,12 @@ class NarrationEditor(QPlainTextEdit):
             if not selected:  # put the cursor between the tags so the user can type the words
                 cursor.movePosition(QTextCursor.MoveOperation.Left, n=len(close))
         else:
-            before = self.toPlainText()[cursor.position() - 1:cursor.position()] if cursor.position() else ""
+            # One space on each side, none doubled: "Hello|world", "Hello |world" and "Hello| world" all
+            # become "Hello [laughter] world".
+            text, at = self.toPlainText(), cursor.position()
+            before, after = text[at - 1:at], text[at:at + 1]
             pad = "" if not before or before.isspace() else " "
-            cursor.insertText(f"{pad}{token} ")
+            tail = "" if after.isspace() else " "
+            cursor.insertText(f"{pad}{token}{tail}")
         self.setTextCursor(cursor)
         self.setFocus()

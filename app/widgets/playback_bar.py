@@ -3,8 +3,7 @@ and the live numbers (first-audio latency, real-time factor, buffer)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QWidget
 
 
 class PlaybackBar(QFrame):
@@ -17,52 +16,52 @@ class PlaybackBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("playbackBar")
+        self._playing = False
+        # No shortcuts here: the window's menu actions own them and add them to the tooltips.
         self.generate_button = QPushButton("⚡ Generate all")
         self.generate_button.setObjectName("primaryButton")
-        self.generate_button.setShortcut(QKeySequence("Ctrl+Return"))
-        self.generate_button.setToolTip("Generate every sentence that has no take yet, streaming — Ctrl+Enter")
-        self.generate_button.clicked.connect(self.generateAllRequested)
+        self.generate_button.setToolTip("Generate every sentence that has no take yet (all of them when each has one)")
+        self.generate_button.clicked.connect(lambda: self.generateAllRequested.emit())
         self.stop_button = QPushButton("■ Stop")
-        self.stop_button.setShortcut(QKeySequence("Esc"))
-        self.stop_button.setToolTip("Stop generating and playing at once — Esc")
-        self.stop_button.clicked.connect(self.stopRequested)
+        self.stop_button.setToolTip("Stop generating and playing at once")
+        self.stop_button.clicked.connect(lambda: self.stopRequested.emit())
         self.play_button = QPushButton("▶ Play narration")
-        self.play_button.setShortcut(QKeySequence("Ctrl+P"))
-        self.play_button.setToolTip("Play the chosen takes of all sentences — Ctrl+P")
-        self.play_button.clicked.connect(self.playRequested)
+        self.play_button.setToolTip("Play the chosen takes of all sentences (Stop while it plays)")
+        self.play_button.clicked.connect(lambda: self._play_or_stop())
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.progress.setFormat("%v / %m sentences")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setMinimumWidth(180)
+        self.progress.setMinimumWidth(110)
+        self.set_progress(0, 0)
         self.latency_label = QLabel("first audio —")
         self.rtf_label = QLabel("RTF —")
         self.buffer_label = QLabel("buffer —")
         for label in (self.latency_label, self.rtf_label, self.buffer_label):
             label.setObjectName("metricLabel")
-        self.export_button = QPushButton("Export narration…")
-        self.export_button.setShortcut(QKeySequence("Ctrl+E"))
-        self.export_button.setToolTip("Write the chosen takes as one WAV — Ctrl+E")
-        self.export_button.clicked.connect(self.exportNarrationRequested)
-        self.export_sentence_button = QPushButton("Export sentence…")
-        self.export_sentence_button.setToolTip("Write the selected sentence's take as a WAV")
-        self.export_sentence_button.clicked.connect(self.exportSentenceRequested)
+        self.latency_label.setToolTip("Time from Generate to the first sound")
+        self.rtf_label.setToolTip("Real-time factor: seconds of computing per second of speech (under 1: faster "
+                                  "than it plays)")
+        self.buffer_label.setToolTip("Audio generated but not played yet")
+        # One button with a menu for both exports keeps the bar narrow enough for a 1280-pixel screen.
+        self.export_button = QPushButton("Export")
+        self.export_button.setToolTip("Write the narration, or the selected sentence, as a WAV (also in the File menu)")
+        export_menu = QMenu(self.export_button)
+        narration = export_menu.addAction("Narration (chosen takes)…")
+        narration.triggered.connect(lambda: self.exportNarrationRequested.emit())
+        sentence = export_menu.addAction("Selected sentence…")
+        sentence.triggered.connect(lambda: self.exportSentenceRequested.emit())
+        self.export_button.setMenu(export_menu)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
-        layout.setSpacing(8)
-        layout.addWidget(self.generate_button)
-        layout.addWidget(self.stop_button)
-        layout.addWidget(self.play_button)
-        layout.addSpacing(12)
+        layout.setSpacing(6)
+        for widget in (self.generate_button, self.stop_button, self.play_button):
+            layout.addWidget(widget)
+        layout.addSpacing(8)
         layout.addWidget(self.progress, 1)
-        layout.addSpacing(12)
-        layout.addWidget(self.latency_label)
-        layout.addWidget(self.rtf_label)
-        layout.addWidget(self.buffer_label)
-        layout.addSpacing(12)
-        layout.addWidget(self.export_sentence_button)
+        layout.addSpacing(8)
+        for widget in (self.latency_label, self.rtf_label, self.buffer_label):
+            layout.addWidget(widget)
+        layout.addSpacing(8)
         layout.addWidget(self.export_button)
         self.set_busy(False)
 
@@ -70,8 +69,22 @@ class PlaybackBar(QFrame):
         self.generate_button.setEnabled(not busy)
         self.stop_button.setEnabled(True)
 
+    def _play_or_stop(self) -> None:
+        (self.stopRequested if self._playing else self.playRequested).emit()
+
+    def set_playing(self, playing: bool) -> None:
+        """The narration is playing (Play becomes Stop) or not."""
+        self._playing = playing
+        self.play_button.setText("■ Stop" if playing else "▶ Play narration")
+
     def set_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
+        if total <= 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("No sentences yet")
+            return
+        self.progress.setFormat("%v / %m sentences")
+        self.progress.setRange(0, total)
         self.progress.setValue(done)
 
     def set_metrics(self, first_audio_s: float | None, rtf: float | None, buffer_s: float | None) -> None:
@@ -81,3 +94,7 @@ class PlaybackBar(QFrame):
             self.rtf_label.setText(f"RTF {rtf:.2f}")
         if buffer_s is not None:
             self.buffer_label.setText(f"buffer {buffer_s:.1f} s")
+
+    def clear_buffer(self) -> None:
+        """Nothing is queued for playback any more (stopped or played out)."""
+        self.buffer_label.setText("buffer —")

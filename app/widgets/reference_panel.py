@@ -1,5 +1,9 @@
-"""Reference voice: record or import a clip, see and trim it, hear it, read the analysis, type what
-is said, and save it as a named voice."""
+"""Reference voice: record or import a clip, see and trim it (with undo), hear it, read the analysis, type
+what is said, and save it as a named voice.
+
+A new clip (recorded, imported or dropped) starts a new voice: the transcript and name of the previous one are
+cleared, so a clip is never saved with another clip's words. Trim and normalize are edits of the same clip and
+can be undone."""
 from __future__ import annotations
 
 import logging
@@ -7,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+    QComboBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
     QSizePolicy, QVBoxLayout, QWidget,
 )
 
@@ -18,12 +22,16 @@ from engine import TimbreError
 from .. import engine_bridge as bridge
 from ..audio import devices
 from ..audio.recorder import MAX_SECONDS, Recorder
+from .file_dialogs import FileDialogs, FileKind
 from .level_meter import LevelMeter
 from .waveform_view import WaveformView
 
 log = logging.getLogger(__name__)
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
 RECORD_RATE = 24000
+LIVE_WAVEFORM_EVERY = 3  # recorder polls (33 ms each) between redraws of the live waveform
+DROP_HINT = "Record or drop a 3–10 s clip of clear speech here"
+NO_CLIP_TEXT = "No reference yet. Record 3–10 seconds of clear speech, or import a clip."
 
 
 class ReferencePanel(QGroupBox):
@@ -33,13 +41,17 @@ class ReferencePanel(QGroupBox):
     errorRaised = Signal(str, str)  # title, message  # noqa: N815
     referenceChanged = Signal()  # noqa: N815
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, dialogs: FileDialogs | None = None, parent: QWidget | None = None) -> None:
         super().__init__("Reference voice", parent)
         self.setAcceptDrops(True)
+        self.dialogs = dialogs or FileDialogs({})
         self.audio = np.zeros(0, np.float32)
         self.sample_rate = RECORD_RATE
         self.source_name = ""
         self.report: bridge.ReferenceReport | None = None
+        self._history: list[tuple[np.ndarray, tuple[float, float]]] = []  # edits to undo: (audio, trim) before
+        self._playing = False
+        self._polls = 0
         self._recorder: Recorder | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(33)
@@ -48,34 +60,42 @@ class ReferencePanel(QGroupBox):
         self.input_combo = QComboBox()
         self.input_combo.setToolTip("Microphone to record from")
         self.input_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        # A long device name must not widen the column: the box shrinks and the popup shows the whole name.
+        self.input_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.input_combo.setMinimumContentsLength(8)
+        # No shortcuts on these buttons: the window's menu actions own them (a button's setText would drop its
+        # shortcut), and the actions add the keys to the tooltips.
         self.record_button = QPushButton("● Record")
         self.record_button.setObjectName("recordButton")
         self.record_button.setCheckable(True)
-        self.record_button.setShortcut(QKeySequence("Ctrl+R"))
-        self.record_button.setToolTip(f"Record from the microphone (stops by itself at {MAX_SECONDS:.0f} s) — Ctrl+R")
+        self.record_button.setToolTip(f"Record from the microphone (stops by itself at {MAX_SECONDS:.0f} s)")
         self.record_button.toggled.connect(self._toggle_record)
         self.import_button = QPushButton("Import…")
-        self.import_button.setShortcut(QKeySequence("Ctrl+I"))
-        self.import_button.setToolTip("Open an audio file (or drop one here) — Ctrl+I")
-        self.import_button.clicked.connect(self._choose_file)
+        self.import_button.setToolTip("Open an audio file (or drop one here)")
+        self.import_button.clicked.connect(lambda: self.choose_file())
         self.meter = LevelMeter()
         self.time_label = QLabel(f"0.0 / {MAX_SECONDS:.0f} s")
         self.time_label.setObjectName("dimLabel")
 
-        self.waveform = WaveformView()
+        self.waveform = WaveformView(placeholder=DROP_HINT)
         self.play_button = QPushButton("▶ Play")
-        self.play_button.setToolTip("Play the trimmed reference")
-        self.play_button.clicked.connect(self._play)
-        self.suggest_button = QPushButton("Use suggestion")
+        self.play_button.setToolTip("Play the trimmed reference (Stop while it plays)")
+        self.play_button.clicked.connect(lambda: self._play_or_stop())
+        self.suggest_button = QPushButton("Suggest")
         self.suggest_button.setToolTip("Set the trim handles to the window the analysis suggests")
-        self.suggest_button.clicked.connect(self._use_suggestion)
-        self.trim_button = QPushButton("Apply trim")
-        self.trim_button.clicked.connect(self.apply_trim)
+        self.suggest_button.clicked.connect(lambda: self._use_suggestion())
+        self.trim_button = QPushButton("Trim")
+        self.trim_button.setToolTip("Cut the clip to the trim handles (Undo brings it back)")
+        self.trim_button.clicked.connect(lambda: self.apply_trim())
         self.normalize_button = QPushButton("Normalize")
-        self.normalize_button.setToolTip("Bring the level to -20 dBFS RMS, peaks kept under -1 dBFS")
-        self.normalize_button.clicked.connect(self.normalize)
+        self.normalize_button.setToolTip("Bring the level to -20 dBFS RMS, peaks kept under -1 dBFS (Undo brings "
+                                         "the original back)")
+        self.normalize_button.clicked.connect(lambda: self.normalize())
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Undo the last trim or normalize")
+        self.undo_button.clicked.connect(lambda: self.undo())
 
-        self.analysis_label = QLabel("No reference yet. Record 3–10 seconds of clear speech, or import a clip.")
+        self.analysis_label = QLabel(NO_CLIP_TEXT)
         self.analysis_label.setWordWrap(True)
         self.analysis_label.setTextFormat(Qt.TextFormat.RichText)
         self.analysis_label.setObjectName("analysisLabel")
@@ -84,15 +104,16 @@ class ReferencePanel(QGroupBox):
         self.transcript = QPlainTextEdit()
         self.transcript.setPlaceholderText("Transcript: exactly what is said in the clip (needed for Clone mode)")
         self.transcript.setMaximumHeight(70)
+        self.transcript.setTabChangesFocus(True)  # Tab moves on; a transcript needs no tab characters
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Voice name")
         self.save_button = QPushButton("Save voice")
         self.save_button.setObjectName("primaryButton")
-        self.save_button.setShortcut(QKeySequence("Ctrl+Shift+S"))
-        self.save_button.setToolTip("Analyse the reference with the model and add it to the library — Ctrl+Shift+S")
-        self.save_button.clicked.connect(self._save)
+        self.save_button.setToolTip("Analyse the reference with the model and add it to the library")
+        self.save_button.clicked.connect(lambda: self._save())
 
         row1 = QHBoxLayout()
+        row1.setSpacing(4)
         row1.addWidget(self.input_combo, 1)
         row1.addWidget(self.record_button)
         row1.addWidget(self.import_button)
@@ -100,7 +121,9 @@ class ReferencePanel(QGroupBox):
         row2.addWidget(self.meter, 1)
         row2.addWidget(self.time_label)
         row3 = QHBoxLayout()
-        for b in (self.play_button, self.suggest_button, self.trim_button, self.normalize_button):
+        row3.setSpacing(4)
+        for b in (self.play_button, self.suggest_button, self.trim_button, self.normalize_button, self.undo_button):
+            b.setObjectName("compactButton")
             row3.addWidget(b)
         row4 = QHBoxLayout()
         row4.addWidget(self.name_edit, 1)
@@ -151,6 +174,12 @@ class ReferencePanel(QGroupBox):
             return
         self.record_button.setText("■ Stop")
         self.meter.reset()
+        # The screen shows the recording, not the previous clip (which comes back if nothing is recorded).
+        self.waveform.set_audio(np.zeros(0, np.float32), RECORD_RATE)
+        self.waveform.placeholder = "Recording… speak now"
+        self.analysis_label.setText("Recording… speak 3–10 seconds of clear speech, then press Stop.")
+        self._polls = 0
+        self._update_enabled()
         self._timer.start()
 
     def stop_recording(self) -> None:
@@ -164,8 +193,11 @@ class ReferencePanel(QGroupBox):
             return
         audio = recorder.stop()
         self.meter.reset()
+        self.waveform.placeholder = DROP_HINT
         if len(audio):
             self.set_audio(audio, recorder.sample_rate, "microphone recording")
+        else:
+            self._show_clip()
 
     @property
     def is_recording(self) -> bool:
@@ -177,14 +209,15 @@ class ReferencePanel(QGroupBox):
         peak, rms = self._recorder.drain()
         self.meter.set_level(peak, rms)
         self.time_label.setText(f"{self._recorder.seconds:.1f} / {MAX_SECONDS:.0f} s")
+        self._polls += 1
+        if self._polls % LIVE_WAVEFORM_EVERY == 0:
+            self.waveform.set_audio(self._recorder.audio(), self._recorder.sample_rate)
         if self._recorder.full:
             self.stop_recording()
 
     # ---- importing -------------------------------------------------------------------------
-    def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a reference clip", "", AUDIO_FILTER)
-        if path:
-            self.import_file(Path(path))
+    def choose_file(self) -> None:
+        self.dialogs.open_file(self, FileKind.REFERENCE, "Import a reference clip", AUDIO_FILTER, self.import_file)
 
     def import_file(self, path: Path) -> bool:
         try:
@@ -193,8 +226,7 @@ class ReferencePanel(QGroupBox):
             self.errorRaised.emit("Cannot import the clip", str(error))
             return False
         self.set_audio(audio, rate, Path(path).name)
-        if not self.name_edit.text():
-            self.name_edit.setText(Path(path).stem.replace("_", " ").title()[:40])
+        self.name_edit.setText(Path(path).stem.replace("_", " ").title()[:40])
         return True
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
@@ -210,36 +242,65 @@ class ReferencePanel(QGroupBox):
 
     # ---- editing ---------------------------------------------------------------------------
     def set_audio(self, audio: np.ndarray, sample_rate: int, source: str) -> None:
+        """A new clip: a new voice to be, so the previous transcript, name and edit history go."""
+        self.transcript.clear()
+        self.name_edit.clear()
+        self._history.clear()
+        self.source_name = source
+        self._set_clip(audio, sample_rate)
+
+    def _set_clip(self, audio: np.ndarray, sample_rate: int, trim: tuple[float, float] | None = None) -> None:
         self.audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         self.sample_rate = int(sample_rate)
-        self.source_name = source
-        self.waveform.set_audio(self.audio, self.sample_rate)
-        self.time_label.setText(f"{len(self.audio) / self.sample_rate:.1f} s")
+        self._show_clip()
+        if trim is not None:
+            self.waveform.set_trim(*trim)
         self.analyse()
         self._update_enabled()
         self.referenceChanged.emit()
+
+    def _show_clip(self) -> None:
+        self.waveform.set_audio(self.audio, self.sample_rate)
+        self.time_label.setText(f"{len(self.audio) / self.sample_rate:.1f} s" if len(self.audio) else
+                                f"0.0 / {MAX_SECONDS:.0f} s")
+        if not len(self.audio):
+            self.analysis_label.setText(NO_CLIP_TEXT)
+        elif self.report is not None:
+            self.analysis_label.setText(self._report_html(self.report))
 
     def trimmed(self) -> np.ndarray:
         start, end = self.waveform.trim
         return self.audio[int(start * self.sample_rate):int(end * self.sample_rate)]
 
+    def _edit(self, audio: np.ndarray, trim: tuple[float, float] | None = None) -> None:
+        """Replace the clip by an edit of it, keeping what it was for :meth:`undo`."""
+        self._history.append((self.audio, self.waveform.trim))
+        self._set_clip(audio, self.sample_rate, trim)
+
+    def undo(self) -> None:
+        if self._history:
+            audio, trim = self._history.pop()
+            self._set_clip(audio, self.sample_rate, trim)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history)
+
     def apply_trim(self) -> None:
         if len(self.audio):
-            self.set_audio(self.trimmed(), self.sample_rate, self.source_name)
+            self._edit(self.trimmed())
 
     def normalize(self) -> None:
         peak = float(np.max(np.abs(self.audio))) if len(self.audio) else 0.0
         if peak <= 1e-6:
             self.errorRaised.emit("Nothing to normalize", "The clip is silent. Record or import speech first.")
             return
-        trim = self.waveform.trim
         try:
             normalized = bridge.normalize_audio(self.audio, self.sample_rate)
         except TimbreError as error:
             self.errorRaised.emit("Cannot normalize", str(error))
             return
-        self.set_audio(normalized, self.sample_rate, self.source_name)
-        self.waveform.set_trim(*trim)
+        self._edit(normalized, self.waveform.trim)
 
     def _use_suggestion(self) -> None:
         if self.report and self.report.suggested_window:
@@ -248,6 +309,7 @@ class ReferencePanel(QGroupBox):
     def analyse(self) -> None:
         if not len(self.audio):
             self.report = None
+            self.waveform.set_suggested(None)
             return
         try:
             self.report = bridge.analyse_reference(self.audio, self.sample_rate)
@@ -271,14 +333,32 @@ class ReferencePanel(QGroupBox):
             lines.append(f"Suggested window: {s:.1f}–{e:.1f} s")
         return "<br>".join(lines)
 
-    def _play(self) -> None:
-        if len(self.audio):
+    # ---- playback (the window's player plays; it tells this panel where it is) -----------------------------
+    def _play_or_stop(self) -> None:
+        if self._playing:
+            self.stopRequested.emit()
+        elif len(self.audio):
             self.playRequested.emit(self.trimmed(), self.sample_rate)
+
+    def set_playing(self, playing: bool) -> None:
+        """The trimmed clip is playing (Play becomes Stop) or not."""
+        self._playing = playing
+        self.play_button.setText("■ Stop" if playing else "▶ Play")
+        if not playing:
+            self.waveform.set_playhead(None)
+
+    def set_playhead(self, seconds: float) -> None:
+        """``seconds`` into the trimmed clip are playing now."""
+        self.waveform.set_playhead(self.waveform.trim[0] + seconds)
 
     def _save(self) -> None:
         name = self.name_edit.text().strip()
         if not len(self.audio):
             self.errorRaised.emit("No reference", "Record or import a clip first.")
+            return
+        if self.report is not None and self.report.silent:
+            self.errorRaised.emit("The clip is silent", "There is no speech in this clip to make a voice from. "
+                                  "Record or import 3–10 seconds of clear speech, then save it.")
             return
         if not name:
             self.errorRaised.emit("Name the voice", "Type a name for the voice, then press Save voice.")
@@ -287,7 +367,8 @@ class ReferencePanel(QGroupBox):
         self.saveVoiceRequested.emit(name, self.trimmed(), self.sample_rate, self.transcript.toPlainText().strip())
 
     def _update_enabled(self) -> None:
-        has = bool(len(self.audio))
+        has = bool(len(self.audio)) and not self.is_recording
         for b in (self.play_button, self.trim_button, self.normalize_button, self.save_button):
             b.setEnabled(has)
-        self.suggest_button.setEnabled(bool(self.report and self.report.suggested_window))
+        self.suggest_button.setEnabled(has and bool(self.report and self.report.suggested_window))
+        self.undo_button.setEnabled(bool(self._history) and not self.is_recording)

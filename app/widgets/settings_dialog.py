@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
     QSpinBox, QWidget,
 )
 
 from ..audio import devices
 from ..settings import Settings
+from .file_dialogs import FileDialogs, FileKind
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, dialogs: FileDialogs | None = None) -> None:
         super().__init__(parent)
+        self.dialogs = dialogs or FileDialogs({})
         self.setWindowTitle("Settings")
         self.setMinimumWidth(480)
         self.settings = settings
@@ -29,7 +31,7 @@ class SettingsDialog(QDialog):
         self.folder_edit = QLineEdit(settings.output_dir)
         self.folder_edit.setPlaceholderText("Ask every time")
         browse = QPushButton("Choose…")
-        browse.clicked.connect(self._browse)
+        browse.clicked.connect(lambda: self._browse())
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(browse)
@@ -63,9 +65,9 @@ class SettingsDialog(QDialog):
         combo.setCurrentIndex(max(0, i))
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export folder", self.folder_edit.text())
-        if folder:
-            self.folder_edit.setText(folder)
+        start = self.folder_edit.text() or str(self.dialogs.folder(FileKind.EXPORT))
+        self.dialogs.choose_folder(self, FileKind.EXPORT, "Export folder", start,
+                                   lambda folder: self.folder_edit.setText(str(folder)))
 
     def apply(self) -> None:
         """Copy the dialog's values into the settings object."""

@@ -10,11 +10,13 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget, QListWidgetItem,
+    QAbstractItemView, QGroupBox, QHBoxLayout, QInputDialog, QListWidget, QListWidgetItem,
     QMessageBox, QPushButton, QVBoxLayout, QWidget,
 )
 
 from engine import TimbreError
+
+from .file_dialogs import FileDialogs, FileKind
 
 VOICE_FILTER = "Timbre voice (*.safetensors)"
 
@@ -23,24 +25,32 @@ class VoiceLibraryPanel(QGroupBox):
     voiceSelected = Signal(str)  # noqa: N815 - "" when none
     errorRaised = Signal(str, str)  # noqa: N815
 
-    def __init__(self, library: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, library: Any, dialogs: FileDialogs | None = None, parent: QWidget | None = None) -> None:
         super().__init__("Voices", parent)
         self.library = library
+        self.dialogs = dialogs or FileDialogs({})
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setWordWrap(True)  # a long name or the empty-list hint wraps instead of scrolling sideways
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.currentItemChanged.connect(self._current_changed)
-        self.list.itemDoubleClicked.connect(lambda _item: self.rename_selected())
+        self.list.itemDoubleClicked.connect(lambda _item: self.ask_rename())
         self.list.setToolTip("Saved voices. Double-click to rename.")
-        self.rename_button = QPushButton("Rename")
-        self.rename_button.clicked.connect(self.rename_selected)
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.clicked.connect(self.delete_selected)
+        # clicked(bool) would land in the slot's first parameter: each button gets a slot without parameters.
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.clicked.connect(lambda: self.ask_rename())
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.clicked.connect(lambda: self.ask_delete())
         self.import_button = QPushButton("Import…")
-        self.import_button.clicked.connect(self._import)
+        self.import_button.setToolTip("Add a voice from a Timbre voice file")
+        self.import_button.clicked.connect(lambda: self._import())
         self.export_button = QPushButton("Export…")
-        self.export_button.clicked.connect(self._export)
+        self.export_button.setToolTip("Save the selected voice as one file, to use on another computer")
+        self.export_button.clicked.connect(lambda: self._export())
         buttons = QHBoxLayout()
+        buttons.setSpacing(4)
         for b in (self.rename_button, self.delete_button, self.import_button, self.export_button):
+            b.setObjectName("compactButton")
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
@@ -63,12 +73,15 @@ class VoiceLibraryPanel(QGroupBox):
             infos = []
             self.errorRaised.emit("Voice library", str(error))
         for info in infos:
-            item = QListWidgetItem(f"{info.name}\n{info.duration_s:.1f} s · {(info.transcript or '(no transcript)')[:40]}")
+            damaged = getattr(info, "damaged", "")
+            detail = "⚠ damaged" if damaged else \
+                f"{info.duration_s:.1f} s · {(info.transcript or '(no transcript)')[:40]}"
+            item = QListWidgetItem(f"{info.name}\n{detail}")
             item.setData(Qt.ItemDataRole.UserRole, info.name)
-            item.setToolTip(info.transcript or "No transcript (use Cross-lingual or Instruct mode)")
+            item.setToolTip(damaged or info.transcript or "No transcript (use Cross-lingual or Instruct mode)")
             self.list.addItem(item)
         if not infos:
-            placeholder = QListWidgetItem("No voices yet — save one from the reference above.")
+            placeholder = QListWidgetItem("No voices yet: save one from the reference clip above.")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.list.addItem(placeholder)
         self.list.blockSignals(False)
@@ -95,14 +108,24 @@ class VoiceLibraryPanel(QGroupBox):
         self.delete_button.setEnabled(has)
         self.export_button.setEnabled(has)
 
-    def rename_selected(self, new_name: str | None = None) -> None:
+    def ask_rename(self) -> QInputDialog | None:
+        """Ask for the selected voice's new name (a window-modal dialog; no nested event loop)."""
         old = self.current_name
         if not old:
+            return None
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Rename voice")
+        dialog.setLabelText(f"New name for “{old}”:")
+        dialog.setTextValue(old)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda text: self.rename_selected(text, old))
+        dialog.open()
+        return dialog
+
+    def rename_selected(self, new_name: str, old: str | None = None) -> None:
+        old = old or self.current_name
+        if not old or new_name.strip() == old:
             return
-        if new_name is None:
-            new_name, ok = QInputDialog.getText(self, "Rename voice", "New name:", text=old)
-            if not ok:
-                return
         try:
             info = self.library.rename(old, new_name.strip())
         except TimbreError as error:
@@ -110,12 +133,29 @@ class VoiceLibraryPanel(QGroupBox):
             return
         self.refresh(select=info.name)
 
-    def delete_selected(self, confirm: bool = True) -> None:
+    def ask_delete(self) -> QMessageBox | None:
+        """Ask before deleting the selected voice; Delete is never the default button."""
         name = self.current_name
         if not name:
-            return
-        if confirm and QMessageBox.question(self, "Delete voice", f"Delete the voice “{name}”? This cannot be undone.") \
-                != QMessageBox.StandardButton.Yes:
+            return None
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete voice",
+                          f"Delete the voice “{name}”? This cannot be undone.", parent=self)
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is delete:
+                self.delete_selected(name)
+
+        box.finished.connect(answered)
+        box.open()
+        return box
+
+    def delete_selected(self, name: str | None = None) -> None:
+        """Delete a voice now (the Delete button asks first: :meth:`ask_delete`)."""
+        name = name or self.current_name
+        if not name:
             return
         try:
             self.library.delete(name)
@@ -125,9 +165,7 @@ class VoiceLibraryPanel(QGroupBox):
         self.refresh(select="")
 
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a voice", "", VOICE_FILTER)
-        if path:
-            self.import_file(Path(path))
+        self.dialogs.open_file(self, FileKind.VOICE, "Import a voice", VOICE_FILTER, self.import_file)
 
     def import_file(self, path: Path) -> str:
         try:
@@ -140,11 +178,9 @@ class VoiceLibraryPanel(QGroupBox):
 
     def _export(self) -> None:
         name = self.current_name
-        if not name:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export voice", f"{name}.safetensors", VOICE_FILTER)
-        if path:
-            self.export_file(Path(path))
+        if name:
+            self.dialogs.save_file(self, FileKind.VOICE, "Export voice", f"{name}.safetensors", VOICE_FILTER,
+                                   self.export_file)
 
     def export_file(self, path: Path) -> Path | None:
         try:

@@ -12,6 +12,7 @@ import contextlib
 import enum
 import itertools
 import logging
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine import Cancelled, CancelToken, TimbreError
+from engine import (Cancelled, CancelToken, CheckpointError, ConfigError, ModelFolderError, OnnxModelError,
+                    TimbreError)
 
 from .. import engine_bridge as bridge
 
@@ -54,7 +56,22 @@ class SynthesisJob:
 @dataclass(frozen=True)
 class EngineReady:
     summary: str  # "cpu · fp32"
+    model: str  # "CosyVoice 2"
     splitter: bridge.SentenceSplitter  # built here, off the GUI thread (it takes seconds)
+
+
+class LoadProblem(str, enum.Enum):
+    """What a failed load was about, so the window's advice points at the right thing."""
+
+    DEVICE = "device"  # the device or precision cannot be used on this machine
+    FOLDER = "folder"  # the model folder is missing, incomplete or damaged
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class EngineFailed:
+    message: str  # a sentence for the user
+    problem: LoadProblem
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,7 @@ def user_message(error: BaseException) -> str:
 class SynthesisWorker(QObject):
     engineLoading = Signal(str)  # noqa: N815 - model folder
     engineReady = Signal(object)  # EngineReady  # noqa: N815
-    engineFailed = Signal(str)  # noqa: N815
+    engineFailed = Signal(object)  # EngineFailed  # noqa: N815
     voiceDone = Signal(object)  # VoiceResult  # noqa: N815
     sentenceStarted = Signal(object)  # SentenceStarted  # noqa: N815
     chunkReady = Signal(object)  # ChunkReady  # noqa: N815
@@ -132,20 +149,46 @@ class SynthesisWorker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.engine: Any = None
+        self._loads = 0  # which load is the current one (a warm-up of an older one reports nothing)
 
     @Slot(str, str, str)
     def load(self, model_dir: str, device: str, precision: str) -> None:
         self.engineLoading.emit(model_dir)
         self.engine = None
+        self._loads += 1
+        plan = bridge.device_plan(device, precision)
+        if not plan.ok:
+            log.error("engine load failed: %s", plan.problem)
+            self.engineFailed.emit(EngineFailed(plan.problem, LoadProblem.DEVICE))
+            return
         try:
             loaded = bridge.load_engine(model_dir, device, precision)
             splitter = bridge.SentenceSplitter(model_dir)
         except Exception as error:  # noqa: BLE001 - every failure must reach the user, not kill the thread
-            log.error("engine load failed: %s", traceback.format_exc())
-            self.engineFailed.emit(user_message(error))
+            self._failed(error)
             return
         self.engine = loaded
-        self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), splitter))
+        # The text frontend's first use imports its number speller (inflect: typeguard re-compiles its source,
+        # seconds). That runs on a daemon thread of its own: this thread stays free to stop when the app closes
+        # (a Ctrl+C waits for nothing that cannot be interrupted), and the GUI hears "ready" once it is done.
+        threading.Thread(target=self._warm_up, args=(self._loads, loaded, splitter), name="timbre-warm-up",
+                         daemon=True).start()
+
+    def _warm_up(self, load: int, loaded: Any, splitter: bridge.SentenceSplitter) -> None:
+        try:
+            splitter.warm_up()
+        except Exception as error:  # noqa: BLE001 - see load
+            if load == self._loads:
+                self._failed(error)
+            return
+        if load == self._loads:  # not replaced by another load meanwhile
+            self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), bridge.model_name(loaded), splitter))
+
+    def _failed(self, error: Exception) -> None:
+        log.error("engine load failed: %s", "".join(traceback.format_exception(error)))
+        self.engine = None
+        folder = isinstance(error, (ModelFolderError, CheckpointError, ConfigError, OnnxModelError))
+        self.engineFailed.emit(EngineFailed(user_message(error), LoadProblem.FOLDER if folder else LoadProblem.OTHER))
 
     @Slot(int, object, int, str, str)
     def make_voice(self, request_id: int, audio: object, sample_rate: int, transcript: str, name: str) -> None:

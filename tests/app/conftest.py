@@ -38,3 +38,147 @@ def input_device() -> None:
 @pytest.fixture
 def reference_wav(parity_dir: Path) -> Path:
     return parity_dir / "wavs" / "prompt_en_22k.wav"
+
+
+# ---- the studio as a person sees it: a 1280x800 screen, the real window, real dialogs ---------------------
+SCREEN = (1280, 800)  # the smallest screen issue 13 names; the studio must fit it
+
+
+@pytest.fixture(scope="session")
+def qapp_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Qt's offscreen screen is 800x800 unless configured: give it the size of a small laptop screen."""
+    import json
+    import os
+
+    if os.environ.get("QT_QPA_PLATFORM", "offscreen") != "offscreen":
+        return ["timbre-tests"]
+    config = tmp_path_factory.mktemp("qt") / "screen.json"
+    width, height = SCREEN
+    config.write_text(json.dumps({"screens": [{"name": "laptop", "x": 0, "y": 0, "width": width, "height": height,
+                                               "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    return ["timbre-tests", "-platform", f"offscreen:configfile={config}"]
+
+
+@pytest.fixture(scope="session")
+def voice_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, parity_dir: Path) -> Path:
+    """A real voice made once by the engine from the reference recording, exported as a voice file; tests
+    import it to have a voice in their library without the model."""
+    import soundfile as sf
+
+    from engine import Engine, VoiceLibrary
+
+    audio, rate = sf.read(parity_dir / "wavs" / "prompt_en_22k.wav", dtype="float32")
+    engine = Engine.load(tiny_model_dir, device="cpu", precision="fp32", normalizer="none")
+    voice = engine.make_voice(audio[int(0.3 * rate):int(2.3 * rate)], "Hello, this is a test of my voice.",
+                              name="Narrator", sample_rate=rate)
+    folder = tmp_path_factory.mktemp("voice")
+    library = VoiceLibrary(folder / "library")
+    library.save(voice)
+    return library.export("Narrator", folder / "narrator.safetensors")
+
+
+LOAD_MS = 120_000  # these only end a test that would otherwise hang; never a speed bound
+GEN_MS = 240_000
+
+
+class Studio:
+    """Opens real studio windows and does what a person does with them: click, type, wait for the screen."""
+
+    def __init__(self, qtbot, tiny_model_dir: Path, voices_dir: Path) -> None:
+        self.qtbot, self.model, self.voices_dir = qtbot, tiny_model_dir, voices_dir
+        self.windows: list = []
+
+    def window(self, settings=None, model: bool = True):
+        from app.application import create_main_window
+        from app.settings import Settings
+
+        settings = settings or Settings(model_dir=str(self.model) if model else "")
+        window = create_main_window(settings, voices_dir=self.voices_dir)
+        self.qtbot.addWidget(window)
+        window.show()
+        self.qtbot.waitExposed(window)
+        window.activateWindow()
+        self.qtbot.waitUntil(window.isActiveWindow)
+        self.windows.append(window)
+        return window
+
+    def load(self, window) -> None:
+        with self.qtbot.waitSignal(window.engineStateChanged, timeout=LOAD_MS,
+                                   check_params_cb=lambda state: state in ("ready", "failed")):
+            window.start_engine()
+        assert window.engine_state == "ready", window.last_error
+        self.settled(window)
+
+    def settled(self, window) -> None:
+        """Wait until the sentence list shows the editor's text (split on the text thread)."""
+        self.qtbot.waitUntil(lambda: window.narration_current, timeout=LOAD_MS)
+
+    def click(self, widget, button=None) -> None:
+        from PySide6.QtCore import QPoint, Qt
+        from PySide6.QtWidgets import QCheckBox
+
+        assert widget.isVisible() and widget.isEnabled(), f"{widget.text() if hasattr(widget, 'text') else widget}"
+        # A check box is clicked on its box (its widget may be wider than the box and its words).
+        pos = QPoint(8, widget.height() // 2) if isinstance(widget, QCheckBox) else None
+        if pos is None:
+            self.qtbot.mouseClick(widget, button or Qt.MouseButton.LeftButton)
+        else:
+            self.qtbot.mouseClick(widget, button or Qt.MouseButton.LeftButton, pos=pos)
+
+    def type(self, widget, text: str) -> None:
+        self.click(widget)
+        self.qtbot.keyClicks(widget, text)
+
+    def modal(self, kind, timeout: int = 5000):
+        """The window-modal dialog of ``kind`` that is open now."""
+        from PySide6.QtWidgets import QApplication
+
+        self.qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), kind), timeout=timeout)
+        dialog = QApplication.activeModalWidget()
+        dialog.activateWindow()  # as the window system does for a new dialog; keys go to it
+        self.qtbot.waitUntil(dialog.isActiveWindow, timeout=timeout)
+        return dialog
+
+    def answer(self, box, text: str) -> None:
+        """Click the button of a message box whose text is ``text``."""
+        buttons = {b.text(): b for b in box.buttons()}
+        assert text in buttons, f"{text!r} not in {list(buttons)}"
+        owner = box.parentWidget().window() if box.parentWidget() else None
+        self.click(buttons[text])
+        if owner is not None:  # the window system gives the window back its focus when the box closes
+            owner.activateWindow()
+            self.qtbot.waitUntil(owner.isActiveWindow)
+
+    def import_voice(self, window, voice_file: Path, name: str = "Narrator") -> None:
+        window.library.import_file(voice_file, name=name)
+        window.voices.refresh()
+
+    def select_voice(self, window, name: str) -> None:
+        """Click the voice's row in the Voices list."""
+        from PySide6.QtCore import Qt
+
+        lst = window.voices.list
+        item = next(lst.item(i) for i in range(lst.count()) if lst.item(i).data(Qt.ItemDataRole.UserRole) == name)
+        lst.scrollToItem(item)
+        self.qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.visualItemRect(item).center())
+
+    def type_narration(self, window, text: str) -> None:
+        self.type(window.editor, text)
+        self.settled(window)
+
+    def generate_all(self, window) -> str:
+        """Click Generate all and wait for the job to end; returns its outcome."""
+        with self.qtbot.waitSignal(window.generationFinished, timeout=GEN_MS) as done:
+            self.click(window.bar.generate_button)
+        return done.args[0]
+
+    def close(self) -> None:
+        for window in self.windows:
+            window.shutdown()
+
+
+@pytest.fixture
+def studio(qtbot, tiny_model_dir: Path, app_dirs: Path):
+    helper = Studio(qtbot, tiny_model_dir, app_dirs / "voices")
+    yield helper
+    helper.close()

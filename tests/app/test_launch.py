@@ -97,7 +97,8 @@ def test_open_with_an_unreadable_file_shows_the_import_error(qtbot, opened, tmp_
 # ---- self-test failures name their cause ----------------------------------------------------------
 def test_self_test_reports_the_first_error_not_its_symptom(tiny_model_dir: Path, output_device,
                                                            monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    """wetext failing inside the editor's slot used to end as "Nothing to say: Type some text…"."""
+    """wetext failing inside the editor's slot used to end as "Nothing to say: Type some text…". The normaliser
+    is now built while the model loads (so the first re-split does not take seconds), which is where it fails."""
     from app.selftest import run_self_test
     from engine.frontend import text as text_frontend
 
@@ -109,8 +110,8 @@ def test_self_test_reports_the_first_error_not_its_symptom(tiny_model_dir: Path,
         text_frontend._wetext_normalizer.cache_clear()
     failure = capsys.readouterr().err.strip().splitlines()
     line = next(text for text in failure if text.startswith("self-test FAILED"))
-    assert line == ("self-test FAILED at step 5/6 (streaming a sentence to the default output): "
-                    "ModuleNotFoundError: import of wetext halted; None in sys.modules")
+    assert line == ("self-test FAILED at step 2/6 (loading the model): "
+                    "engine load failed: ModuleNotFoundError: import of wetext halted; None in sys.modules")
     assert "Nothing to say" not in "\n".join(failure)
 
 
