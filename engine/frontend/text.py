@@ -113,9 +113,29 @@ def is_only_punctuation(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _inflect_engine():
-    import inflect
+    return _import_inflect().engine()
 
-    return inflect.engine()
+
+def _import_inflect():
+    """``import inflect``, without typeguard's instrumentation.
+
+    inflect decorates its methods with typeguard's ``@typechecked``, which re-reads and recompiles inflect's
+    source at import: seconds on a 2-core machine (the studio's first normalisation stalled on it). The checks
+    guard inflect's own callers against wrong argument types; we pass plain str and int. So for that one import
+    the decorator is the identity."""
+    import sys
+
+    if "inflect" in sys.modules:
+        return sys.modules["inflect"]
+    import typeguard
+
+    real = typeguard.typechecked
+    typeguard.typechecked = lambda func=None, **_: func if func is not None else (lambda f: f)
+    try:
+        import inflect
+    finally:
+        typeguard.typechecked = real
+    return inflect
 
 
 def spell_out_number_official(text: str) -> str:
@@ -125,8 +145,7 @@ def spell_out_number_official(text: str) -> str:
     thousand, nine hundred and ninety``. inflect cannot spell runs over 33 digits; the official code
     crashes there, we raise :class:`TextInputError`.
     """
-    import inflect
-
+    inflect = _import_inflect()
     engine = _inflect_engine()
 
     def spell(run: str) -> str:
@@ -478,13 +497,18 @@ def _wetext(text: str, lang: str) -> str:
     out = []
     for chunk in _chunks(text):
         trailing = chunk[len(chunk.rstrip()):]
-        try:
-            # wetext's English grammar escapes quotes and backslashes in its output; undo that.
-            normalized = _WETEXT_ESCAPE.sub(r"\1", normalizer.normalize(chunk))
-        except Exception:  # noqa: BLE001 - wetext 0.1.8 asserts on some inputs (e.g. "+1 555 123 4567");
-            # a normaliser bug must not stop synthesis: that chunk goes on unnormalised (the
-            # remaining-digits pass still spells its numbers).
-            normalized = chunk.strip()
+        # wetext 0.1.8 asserts on some inputs (e.g. "+1 555 123 4567", "5% \n x"); English is tried again
+        # with its whitespace collapsed (which wetext's output is anyway), then goes on unnormalised (the
+        # remaining-digits pass still spells its numbers): a normaliser bug must not stop synthesis.
+        attempts = [chunk, " ".join(chunk.split())] if lang == "en" else [chunk]
+        normalized = attempts[-1].strip()
+        for attempt in attempts:
+            try:
+                # wetext's English grammar escapes quotes and backslashes in its output; undo that.
+                normalized = _WETEXT_ESCAPE.sub(r"\1", normalizer.normalize(attempt))
+                break
+            except Exception:  # noqa: BLE001 - see above
+                continue
         # English: wetext collapses whitespace anyway, one space keeps words apart. Chinese: keep
         # the original (newlines and spaces are dealt with by the Chinese cleanup rules).
         if trailing and lang == "en":
