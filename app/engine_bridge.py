@@ -134,9 +134,7 @@ def check_model_folder(folder: str | Path) -> Path:
 
 def default_download_folder(repo_id: str, models_root: Path) -> Path:
     """Where the model manager downloads ``repo_id`` (``<models_root>/<owner>--<name>``, the hub's layout)."""
-    from engine import hub  # the public API has download_model but not its folder rule (asked for it)
-
-    return hub.model_dir_for(repo_id, models_root)
+    return engine.model_dir_for(repo_id, models_root)
 
 
 def make_voice(loaded: Any, audio: np.ndarray, sample_rate: int, transcript: str, name: str = "voice") -> Any:

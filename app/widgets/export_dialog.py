@@ -251,7 +251,15 @@ class ExportDialog(QDialog):
         self.status_label.setText(f"Exported {done} of {total} file{'s' if total != 1 else ''}…")
         self.progressed.emit(done, total)
 
+    def _join(self) -> None:
+        """The worker has sent its last signal: let its thread end now, so nothing outlives the dialog
+        (a QThread destroyed while running aborts the process)."""
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+
     def _on_finished(self, result: ExportResult) -> None:
+        self._join()
         self.result = result
         self._busy(False)
         self.report_view.setPlainText(result.describe())
@@ -259,10 +267,12 @@ class ExportDialog(QDialog):
         self.exported.emit(result)
 
     def _on_cancelled(self) -> None:
+        self._join()
         self._busy(False)
         self.status_label.setText("Cancelled: no file was written.")
 
     def _show_error(self, message: str) -> None:
+        self._join()
         self._busy(False)
         self.status_label.setText("Not exported.")
         self.report_view.setPlainText(message)
