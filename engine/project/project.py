@@ -66,6 +66,8 @@ class Project:
     # ---- making, opening, saving -------------------------------------------------------------
     @classmethod
     def new(cls, script: str = "", *, title: str = "", project_id: str | None = None) -> "Project":
+        if project_id is not None and not (0 < len(project_id) <= 64 and set(project_id) <= set("0123456789abcdef")):
+            raise ProjectError(f"A project id is up to 64 lower-case hex digits, not {project_id!r}.")
         state = State(project_id or new_id(), title, 0, script, (), (), (), {}, Pronunciations(), created=now_iso())
         return cls(state, {}, {})
 
