@@ -60,7 +60,8 @@ class TakeInfo:
 
     text: the line as written when the take was made; spoken_text: what the engine was given (after the
     pronunciation list). voice_id / voice_name: the cast voice used. settings: the engine's (model, device,
-    precision, normalizer, ...). watchdog: why the engine cut the take short, if it did."""
+    precision, normalizer, ...). watchdog: why the engine cut the take short, if it did. checks: the take checks'
+    report (:meth:`engine.checks.TakeReport.to_dict`; None: not checked yet), kept with the take in the file."""
 
     id: str
     line_id: str
@@ -79,6 +80,7 @@ class TakeInfo:
     settings: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=now_iso)
     watchdog: str | None = None
+    checks: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float:

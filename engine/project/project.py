@@ -14,6 +14,7 @@ rest there too (:mod:`engine.project.autosave`), so a crash loses nothing; :meth
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Literal, Mapping
 
@@ -314,6 +315,22 @@ class Project:
         rec = self._records[k]
         self._records[k] = LineRecord(rec.id, rec.key, rec.takes + (take_id,), take_id if choose else rec.chosen)
         self._touch()
+
+    def set_take_checks(self, take_id: str, checks: dict | None) -> TakeInfo:
+        """Keep the take checks' report of a take (:meth:`engine.checks.TakeReport.to_dict`; None forgets it): the
+        checks run after a take is made, on another thread, and their scores are saved with the take."""
+        import json
+
+        info = self.take_info(take_id)
+        if checks is not None:
+            try:
+                checks = json.loads(json.dumps(checks, allow_nan=False))  # a copy, and JSON the file can hold
+            except (TypeError, ValueError) as e:
+                raise ProjectError(f"The checks of take {take_id} cannot be saved ({e}).") from e
+        new = replace(info, checks=checks)
+        self._takes[take_id] = new
+        self._touch()
+        return new
 
     def take_info(self, take_id: str) -> TakeInfo:
         try:

@@ -9,6 +9,7 @@ LM-sized); the take is the whole line.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -29,15 +30,21 @@ def engine_settings(engine) -> dict:
             "sample_rate": engine.sample_rate}
 
 
+def line_request(job: LineJob, watchdog: Watchdog | None = None):
+    """The :class:`~engine.SynthesisRequest` a take of ``job`` is made from (what :func:`synthesize_line` speaks;
+    best-of-N retakes of a line start from it too)."""
+    from ..engine import SynthesisRequest
+
+    return SynthesisRequest(text=job.spoken_text, voice=job.voice, mode=job.mode, instruction=job.instruction,
+                            speed=job.speed, seed=job.seed, stream=True, sentence_pause_s=PIECE_PAUSE_S,
+                            watchdog=watchdog or Watchdog())
+
+
 def synthesize_line(engine, job: LineJob, *, cancel: CancelToken = NEVER_CANCELLED, sampler=None,
                     on_chunk: Callable | None = None, watchdog: Watchdog | None = None) -> Take:
     """Speak ``job`` with ``engine``; ``on_chunk(AudioChunk)`` sees the audio as it streams (to play it while
     the rest is made). Raises the engine's typed errors (and ``Cancelled``) as :meth:`Engine.synthesize` does."""
-    from ..engine import SynthesisRequest
-
-    request = SynthesisRequest(text=job.spoken_text, voice=job.voice, mode=job.mode, instruction=job.instruction,
-                               speed=job.speed, seed=job.seed, stream=True, sentence_pause_s=PIECE_PAUSE_S,
-                               watchdog=watchdog or Watchdog())
+    request = line_request(job, watchdog)
     parts, verdicts = [], []
     for chunk in engine.synthesize(request, cancel=cancel, sampler=sampler):
         parts.append(chunk.samples)
@@ -52,6 +59,14 @@ def synthesize_line(engine, job: LineJob, *, cancel: CancelToken = NEVER_CANCELL
 def performed_take(engine, job: LineJob, audio: np.ndarray) -> Take:
     """A take from the creator's converted recording (:func:`engine.conversion.convert_voice`)."""
     return Take(_info(engine, job, "performed", audio, None), np.asarray(audio, dtype=np.float32))
+
+
+def synthesized_take(engine, job: LineJob, audio: np.ndarray, *, watchdog: str | None = None,
+                     checks: dict | None = None) -> Take:
+    """A take of ``job`` from audio the engine made for :func:`line_request` (e.g. the takes of
+    :func:`engine.checks.best_of`, whose seed ``job.seed`` must be), with its checks' report if known."""
+    audio = np.asarray(audio, dtype=np.float32)
+    return Take(replace(_info(engine, job, "synthesized", audio, watchdog or None), checks=checks), audio)
 
 
 def _info(engine, job: LineJob, kind: str, audio: np.ndarray, watchdog: str | None) -> TakeInfo:

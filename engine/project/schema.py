@@ -120,7 +120,8 @@ def _take(r: _Reader, tid: str, d: object) -> TakeInfo:
         voice_id=r.get(d, "voice_id", str, what=what), mode=r.get(d, "mode", str, what=what),
         instruction=r.get(d, "instruction", str, what=what), seed=seed, sample_rate=rate, n_samples=n,
         speed=r.get(d, "speed", float, 1.0, what), settings=r.get(d, "settings", dict, {}, what),
-        created=r.get(d, "created", str, "", what), watchdog=r.get(d, "watchdog", (str, type(None)), None, what))
+        created=r.get(d, "created", str, "", what), watchdog=r.get(d, "watchdog", (str, type(None)), None, what),
+        checks=r.get(d, "checks", (dict, type(None)), None, what))
 
 
 def from_json(raw: bytes, where: str) -> State:
