@@ -22,6 +22,7 @@ from .errors import (
     DownloadError,
     GenerationError,
     InputError,
+    ModelBusyError,
     ModelFolderError,
     NonFiniteError,
     OnnxModelError,
@@ -29,7 +30,7 @@ from .errors import (
     TimbreError,
     VoiceLibraryError,
 )
-from .hub import DEFAULT_REPO_ID, DownloadProgress, download_model, model_dir_for, verify_model_folder
+from .hub import DEFAULT_REPO_ID, DownloadProgress, download_model, model_dir_for, verify_model, verify_model_folder
 from .voices import Voice, VoiceInfo, VoiceLibrary
 
 # name -> module that defines it (imported when the name is first used)
@@ -60,7 +61,7 @@ def __getattr__(name: str):
 
 __all__ = sorted(set(_LAZY) | {
     "AudioInputError", "Cancelled", "CheckpointError", "ConfigError", "DownloadError", "GenerationError",
-    "InputError", "ModelFolderError", "NEVER_CANCELLED", "NonFiniteError", "OnnxModelError", "TextInputError",
+    "InputError", "ModelBusyError", "ModelFolderError", "NEVER_CANCELLED", "NonFiniteError", "OnnxModelError", "TextInputError",
     "TimbreError", "VoiceLibraryError", "DEFAULT_REPO_ID", "CancelToken", "DownloadProgress", "download_model",
-    "model_dir_for", "verify_model_folder", "Voice", "VoiceInfo", "VoiceLibrary", "WriteError", "atomic_write", "atomic_write_text",
+    "model_dir_for", "verify_model", "verify_model_folder", "Voice", "VoiceInfo", "VoiceLibrary", "WriteError", "atomic_write", "atomic_write_text",
 })
