@@ -34,6 +34,10 @@ def _say(message: str) -> None:
     print(f"timbre: {message}", file=sys.stderr, flush=True)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def cluster_takes(address: str, load: dict, jobs: Iterable[LineJob], *, per_node: int = 1,
                   say: Callable[[str], None] = _say) -> Iterator[Take]:
     """The take of every job, made on the Ray cluster at ``address``, in the order they finish.
@@ -87,7 +91,7 @@ class _Dealer:
                 worker = _Worker(actor, name)
                 self.workers.append(worker)
                 self.starting[actor.describe.remote()] = worker
-        self.say(f"starting {len(self.workers)} workers on {len(nodes)} nodes of the cluster")
+        self.say(f"starting {_count(len(self.workers), 'worker')} on {_count(len(nodes), 'node')} of the cluster")
 
     def takes(self, jobs: Iterable[LineJob]) -> Iterator[Take]:
         queue, held = deque(jobs), {}  # held: make() ref -> (worker, job)
