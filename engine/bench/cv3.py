@@ -10,7 +10,7 @@
   28, 78, 178, 278, ... tokens, hops 25, 50, 100, 100, ... tokens), both the official way
   (:attr:`FlowMode.RECOMPUTE` + :attr:`VocoderMode.RERUN`: the DiT flow re-run over every token so far, the
   causal HiFT over all mel so far) and ours (incremental DiT stream + windowed HiFT,
-  :mod:`engine.token2wav_cv3`), in the same process one after the other: DiT flow seconds, HiFT seconds, and
+  :mod:`engine.token2wav_cv3`), in the same process, chunk by chunk alternately (so a change of load hits both): DiT flow seconds, HiFT seconds, and
   their sum per chunk; per new mel frame (hops grow from 25 to 100 tokens, so flat cost means flat per frame),
   and the ratios official / ours and chunk k / the first 100-token chunk.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -77,6 +78,11 @@ def build(cfg: CosyVoice3Config) -> tuple[CosyVoice3LM, DiTFlow, CausalHiFT]:
     return lm, randomised(flow, 1), randomised(hift, 2)
 
 
+def _progress(line: str) -> None:
+    """One measurement as soon as it is made (stderr), so a run cut short still tells what it measured."""
+    print(f"[{time.strftime('%H:%M:%S')} load {loadavg()[0]:.1f}] {line}", file=sys.stderr, flush=True)
+
+
 def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -114,22 +120,27 @@ def bench_stream(flow: DiTFlow, hift: CausalHiFT, cfg: CosyVoice3Config, chunks:
                         torch.randn(1, 2 * PROMPT_TOKENS, 80, generator=g) - 5.0, torch.randn(1, 192, generator=g),
                         torch.randn(1, 80, 2 * (PROMPT_TOKENS + schedule[-1].n_tokens) + 8, generator=g))
     out: dict = {"prompt_tokens": PROMPT_TOKENS, "calls": [s.n_tokens for s in schedule],
-                 "hop_tokens": [s.hop for s in schedule]}
-    for name, mode, vocoder in (("official", FlowMode.RECOMPUTE, VocoderMode.RERUN),
-                                ("ours", FlowMode.INCREMENTAL, VocoderMode.WINDOW)):
-        plan = StreamPlan(stream=True, flow_mode=mode, final_call=FinalCall.STREAMING_MASKS,
-                          chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len,
-                          max_hop=4 * cfg.chunk_size, token_mel_ratio=cfg.token_mel_ratio)
-        state, rows = Token2Wav3State(), []
-        with torch.inference_mode():
-            for s in schedule:
+                 "hop_tokens": [s.hop for s in schedule], "official": [], "ours": []}
+    ways = {name: (StreamPlan(stream=True, flow_mode=mode, final_call=FinalCall.STREAMING_MASKS,
+                              chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len,
+                              max_hop=4 * cfg.chunk_size, token_mel_ratio=cfg.token_mel_ratio), vocoder)
+            for name, mode, vocoder in (("official", FlowMode.RECOMPUTE, VocoderMode.RERUN),
+                                        ("ours", FlowMode.INCREMENTAL, VocoderMode.WINDOW))}
+    states = {name: Token2Wav3State() for name in ways}
+    with torch.inference_mode():
+        for s in schedule:  # both ways chunk by chunk, so a change in the machine's load hits both alike
+            for name, (plan, vocoder) in ways.items():
+                state = states[name]
                 t_flow, (mel, state) = _timed(lambda: new_mel(flow, plan, prompt, state, tokens[:, :s.n_tokens],
                                                               s.token_offset, False))
                 t_voc, (wave, state) = _timed(lambda: vocode(hift, vocoder, state, mel, False))
-                rows.append({"flow_s": t_flow, "hift_s": t_voc, "total_s": t_flow + t_voc,
-                             "new_frames": int(mel.shape[2]), "samples": int(wave.shape[1]),
-                             "ms_per_frame": 1000 * (t_flow + t_voc) / max(1, int(mel.shape[2]))})
-        out[name] = rows
+                states[name] = state
+                out[name].append({"flow_s": t_flow, "hift_s": t_voc, "total_s": t_flow + t_voc,
+                                  "new_frames": int(mel.shape[2]), "samples": int(wave.shape[1]),
+                                  "ms_per_frame": 1000 * (t_flow + t_voc) / max(1, int(mel.shape[2])),
+                                  "loadavg": loadavg()[0]})
+                _progress(f"{name} chunk {len(out[name])} ({s.n_tokens} tokens): flow {t_flow:.2f} s, "
+                          f"HiFT {t_voc:.2f} s")
     out["official_over_ours"] = [o["total_s"] / u["total_s"] for o, u in zip(out["official"], out["ours"])]
     out["flow_official_over_ours"] = [o["flow_s"] / u["flow_s"] for o, u in zip(out["official"], out["ours"])]
     out["hift_official_over_ours"] = [o["hift_s"] / u["hift_s"] for o, u in zip(out["official"], out["ours"])]
@@ -150,7 +161,9 @@ def run(*, quick: bool = False, chunks: int = 4, tokens: int = 30, threads: int 
     report["build_s"] = t_build
     report["params"] = {n: sum(p.numel() for p in m.parameters()) for n, m in
                         (("llm", lm), ("flow", flow), ("hift", hift))}
+    _progress(f"built in {t_build:.1f} s")
     report["lm"] = bench_lm(lm, cfg, tokens)
+    _progress(f"LM: {report['lm']['ms_per_token']:.1f} ms/token, first token {report['lm']['first_token_s']:.2f} s")
     del lm
     report["stream"] = bench_stream(flow, hift, cfg, chunks)
     report["loadavg_after"] = loadavg()

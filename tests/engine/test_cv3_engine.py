@@ -269,3 +269,22 @@ def test_the_server_speaks_with_a_cosyvoice3_model(cv3, cv3_voice, tmp_path):
         data = client.audio.speech.create(model="cosyvoice3", voice="Zh", input="Hi there.", response_format="pcm",
                                           extra_body={"seed": 4}).content
         assert data == want
+
+
+def test_the_cosyvoice3_benchmark_reports_both_ways_per_chunk(tmp_path):
+    """``python -m engine.bench --family cosyvoice3 --quick``: every chunk timed the official way and ours, each
+    giving the same samples per chunk (the same schedule); the timings themselves are for reading, not asserting."""
+    out = tmp_path / "cv3.json"
+    proc = subprocess.run([sys.executable, "-m", "engine.bench", "--family", "cosyvoice3", "--quick", "--chunks", "4",
+                           "--tokens", "3", "--json", str(out)], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    s = report["stream"]
+    assert s["calls"] == [28, 78, 178, 278] and s["hop_tokens"] == [25, 50, 100, 100]
+    for official, ours in zip(s["official"], s["ours"]):
+        assert official["samples"] == ours["samples"] > 0 and official["new_frames"] == ours["new_frames"]
+        assert min(official["total_s"], ours["total_s"]) > 0
+    assert len(s["official_over_ours"]) == 4 and len(s["ours_growth_vs_first_100_token_chunk"]) == 2
+    assert report["lm"]["decode_tokens"] == 3 and report["lm"]["ms_per_token"] > 0
+    assert "CosyVoice 3" in proc.stdout
