@@ -1,4 +1,4 @@
-"""Timbre engine: CosyVoice 2 inference in plain PyTorch.
+"""Timbre engine: CosyVoice 2 and CosyVoice 3 inference in plain PyTorch (the family is read from the model folder).
 
 Public API (what the studio, the CLI and the server use)::
 
@@ -31,11 +31,12 @@ from .errors import (
     VoiceLibraryError,
 )
 from .hub import DEFAULT_REPO_ID, DownloadProgress, download_model, model_dir_for, verify_model, verify_model_folder
-from .voices import Voice, VoiceInfo, VoiceLibrary
+from .voices import Voice, VoiceFamilyError, VoiceInfo, VoiceLibrary
 
 # name -> module that defines it (imported when the name is first used)
 _LAZY = {
-    **dict.fromkeys(("Engine", "SynthesisRequest", "AudioChunk", "Mode", "MODES", "Runtime", "Download"),
+    **dict.fromkeys(("Engine", "SynthesisRequest", "AudioChunk", "Mode", "MODES", "Runtime", "Download",
+                     "FlowNoise"),
                     ".engine"),
     **dict.fromkeys(("ChunkTimings", "FlowMode", "FinalCall"), ".token2wav"),
     "Watchdog": ".watchdog",
@@ -63,5 +64,5 @@ __all__ = sorted(set(_LAZY) | {
     "AudioInputError", "Cancelled", "CheckpointError", "ConfigError", "DownloadError", "GenerationError",
     "InputError", "ModelBusyError", "ModelFolderError", "NEVER_CANCELLED", "NonFiniteError", "OnnxModelError", "TextInputError",
     "TimbreError", "VoiceLibraryError", "DEFAULT_REPO_ID", "CancelToken", "DownloadProgress", "download_model",
-    "model_dir_for", "verify_model", "verify_model_folder", "Voice", "VoiceInfo", "VoiceLibrary", "WriteError", "atomic_write", "atomic_write_text",
+    "model_dir_for", "verify_model", "verify_model_folder", "Voice", "VoiceFamilyError", "VoiceInfo", "VoiceLibrary", "WriteError", "atomic_write", "atomic_write_text",
 })
