@@ -22,11 +22,12 @@ def warn(msg: str) -> None:
 
 def add_model_options(sp: argparse.ArgumentParser) -> None:
     """--model, --device, --precision (alias --dtype), --offline, --normalizer: what loading the engine needs."""
-    from ..hub import DEFAULT_REPO_ID
+    from ..hub import COSYVOICE3_REPO_ID, DEFAULT_REPO_ID
     from ..precision import PRECISIONS  # Engine.load resolves "auto" (engine.precision.pick_precision)
 
     sp.add_argument("--model", default=os.environ.get("TIMBRE_MODEL", DEFAULT_REPO_ID),
-                    help="model folder or Hugging Face repo id (default: $TIMBRE_MODEL or %(default)s)")
+                    help="model folder or Hugging Face repo id, CosyVoice 2 or 3 (e.g. "
+                         f"{COSYVOICE3_REPO_ID}; default: $TIMBRE_MODEL or %(default)s)")
     sp.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     sp.add_argument("--precision", "--dtype", dest="precision", default="auto", choices=PRECISIONS,
                     help="auto (fp32 on CPU and MPS, bf16/fp16 on CUDA) | fp32 | bf16 | fp16 (GPU) | "
