@@ -221,9 +221,8 @@ class Engine:
     def supports_phoneme_markup(self) -> bool:
         """Whether text may carry pronunciation markup: pinyin (``[j][ǐ]``) and CMU phoneme tokens
         (``[HH][AH0][L][OW1]``), CosyVoice 3 only. The studio offers its pronunciation editor for markup when
-        True. Markup reaches the model with normaliser ``none`` and in any text that holds ``<|...|>`` (which no
-        normaliser touches, as in the official code); ``wetext`` and ``inflect`` rewrite the stress digits of CMU
-        phonemes (``[AH0]`` -> ``[AH零]`` / ``[AHzero]``, the official quirk 14.10), pinyin survives them."""
+        True. Every normaliser keeps the markup as typed and normalises only the text around it (the official
+        normalisers spell the stress digits, ``[AH0]`` -> ``[AHzero]``, quirk 14.10; see engine.frontend.text)."""
         return self.speech.phoneme_markup
 
     @property

@@ -10,7 +10,10 @@ Follows the official ``CosyVoiceFrontEnd.text_normalize`` and ``cosyvoice/utils/
 * anything else takes the English path: numbers spelled, then split by TOKEN counts;
 * the splitter cuts after sentence punctuation and greedily packs sentences into pieces of at most
   80 (pieces end once longer than 60), merging a last piece shorter than 20 into the previous one;
-* pieces made only of punctuation/symbols are dropped.
+* pieces made only of punctuation/symbols are dropped;
+* CosyVoice 3 pronunciation tokens (``[AH0]``, ``[j][ǐ]``) are kept as typed and only the text between them is
+  normalised (the official code spells their stress digits), except by the faithful
+  :func:`reference_text_normalize` the parity checks use.
 
 Three normalisers (``normalize_and_split(..., normalizer=...)``):
 
@@ -580,6 +583,41 @@ def _wetext_normalize(text: str, tokenizer: _Encoder, split: bool) -> list[str] 
     return [p for p in pieces if p.strip() and not is_only_punctuation(p)]
 
 
+_BRACKETED = re.compile(r"\[[^\[\]\s]{1,6}\]")
+
+
+def _pronunciation_spans(text: str) -> list[tuple[int, int]]:
+    """Where CosyVoice 3 pronunciation tokens (``[AH0]``, ``[j][ǐ]``) sit in ``text``."""
+    from .cosyvoice3_tokens import PRONUNCIATION_TOKENS
+
+    return [m.span() for m in _BRACKETED.finditer(text) if m.group() in PRONUNCIATION_TOKENS]
+
+
+def _normalize_between(text: str, spans: list[tuple[int, int]], normalize: Callable[[str], str]) -> str:
+    """``text`` with what lies between the pronunciation tokens normalised and the tokens kept as typed.
+
+    The official normalisers would spell a phoneme's stress digit (``[AH0]`` -> ``[AHzero]``, the official quirk
+    CosyVoice 3 README 14.10), so the markup would never reach the model; the blanks around a token are kept."""
+    out, at = [], 0
+    for start, end in [*spans, (len(text), len(text))]:
+        segment = text[at:start]
+        core = segment.strip()
+        if core:
+            lead, trail = segment[:segment.index(core[0])], segment[len(segment.rstrip()):]
+            segment = lead + normalize(core) + trail
+        out += [segment, text[start:end]]
+        at = end
+    return "".join(out)
+
+
+def _split_normalized(text: str, tokenizer: _Encoder) -> list[str]:
+    """LM-sized pieces of text that is already normalised (the default path's splitter)."""
+    lang = "zh" if contains_chinese(text) else "en"
+    length = _length_fn(lang, tokenizer)
+    pieces = _break_long_pieces(split_paragraph(text.strip(), length, lang), length, lang)
+    return [p for p in pieces if p.strip() and not is_only_punctuation(p)]
+
+
 def normalize_and_split(
     text: str,
     tokenizer: _Encoder,
@@ -597,7 +635,12 @@ def normalize_and_split(
     if normalizer not in NORMALIZERS:
         raise ValueError(f"normalizer must be one of {NORMALIZERS}, not {normalizer!r}")
     text = clean_text(text)
-    if normalizer == "none":
+    spans = [] if normalizer == "none" or _has_markup(text) else _pronunciation_spans(text)
+    if spans:
+        whole = _normalize_between(text, spans, lambda t: normalize_and_split(t, tokenizer, normalizer=normalizer,
+                                                                              split=False))
+        result = _split_normalized(whole, tokenizer) if split else whole
+    elif normalizer == "none":
         result = [text] if split else text
     elif normalizer == "inflect":
         result = reference_text_normalize(text, tokenizer, split=split)

@@ -288,3 +288,14 @@ def test_the_cosyvoice3_benchmark_reports_both_ways_per_chunk(tmp_path):
     assert len(s["official_over_ours"]) == 4 and len(s["ours_growth_vs_first_100_token_chunk"]) == 2
     assert report["lm"]["decode_tokens"] == 3 and report["lm"]["ms_per_token"] > 0
     assert "CosyVoice 3" in proc.stdout
+
+
+def test_pronunciation_markup_reaches_the_lm_as_its_tokens(tiny_cv3_model_dir):
+    # with the default normaliser (wetext) [AH0] is kept and the 5 around it spelled; the tokenizer then
+    # encodes each pronunciation token as its one special id
+    engine = Engine.load(tiny_cv3_model_dir, device="cpu", normalizer="wetext")
+    sentences = engine.sentences("Say [HH][AH0][L][OW1] 5 times.")
+    assert sentences == ["Say [HH][AH0][L][OW1] five times."]
+    ids = engine.text.tokenize(sentences[0])[0].tolist()
+    markup = [engine.text.tokenizer.special_ids[t] for t in ("[HH]", "[AH0]", "[L]", "[OW1]")]
+    assert [i for i in ids if i in markup] == markup

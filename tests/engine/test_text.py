@@ -264,3 +264,28 @@ def test_text_frontend_wraps_tokenizer_and_normalizer():
         fe.split_sentences(" ")
     with pytest.raises(ValueError):
         TextFrontend(fe.tokenizer, normalizer="fancy")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("normalizer", ["wetext", "inflect"])
+@pytest.mark.parametrize("text, kept, spelled", [
+    ("Say [M][AY0][N][UW1][T] in 5 minutes.", "[M][AY0][N][UW1][T]", "five"),
+    ("I have 2 [AA1] cats [B]!", "[AA1] cats [B]", "two"),
+    ("高管也通过电话对报道[j][ǐ]予好评。", "报道[j][ǐ]予好评", None),
+])
+def test_pronunciation_markup_is_kept_and_the_text_around_it_normalised(tok, normalizer, text, kept, spelled):
+    # CosyVoice 3 pronunciation tokens carry digits the official normalisers would spell ([AH0] -> [AHzero])
+    pieces = normalize_and_split(text, tok, normalizer=normalizer)
+    whole = "".join(pieces)
+    assert kept in whole
+    if spelled:
+        assert spelled in whole and not any(c.isdigit() for c in whole.replace("[AY0]", "").replace("[UW1]", "")
+                                            .replace("[AA1]", ""))
+    again = normalize_and_split(whole, tok, normalizer=normalizer, split=False)
+    assert again == normalize_and_split(text, tok, normalizer=normalizer, split=False)  # idempotent
+
+
+def test_bracketed_words_that_are_not_pronunciation_tokens_are_normalised_as_before(tok):
+    # [A1] is no CMU token (A is no phoneme), so its digit is spelled as in any other text
+    assert normalize_and_split("Take [A1] now.", tok, normalizer="wetext") == \
+        [normalize_and_split("Take [A1] now.", tok, normalizer="wetext", split=False)]
+    assert "[A1]" not in normalize_and_split("Take [A1] now.", tok, normalizer="wetext", split=False)
