@@ -37,6 +37,7 @@ import torch
 from .config import ModelConfig
 from .cpu_threads import CpuPlan, SentenceThreads, plan_cpu_threads
 from .errors import NEVER_CANCELLED, CancelToken, GenerationError, InputError, TextInputError
+from .machine_check import MachinePlan, measured_auto
 from .precision import Precision, pick_device, pick_precision, torch_dtype
 from .llm.speech_lm import MAX_TOKEN_TEXT_RATIO
 from .rng import PortableRandom, RandomSource, Stream, check_seed
@@ -198,10 +199,14 @@ class Engine:
     time (the studio's worker thread, the server's worker)."""
 
     def __init__(self, *, model_dir: Path, cfg: ModelConfig, lm, flow, hift, frontend, text, device: torch.device,
-                 precision: Precision, runtime: Runtime = Runtime(), cpu: CpuPlan | None = None):
+                 precision: Precision, runtime: Runtime = Runtime(), cpu: CpuPlan | None = None,
+                 machine_plan: MachinePlan | None = None):
         self.model_dir, self.cfg = model_dir, cfg
         self.lm, self.flow, self.hift, self.frontend, self.text = lm, flow, hift, frontend, text
         self.device, self.precision, self.runtime = device, precision, runtime
+        self.machine_plan = machine_plan  # what the hardware check chose for "auto" (engine.machine_check)
+        if cpu is None and machine_plan is not None:
+            cpu = machine_plan.cpu_plan(device, runtime.decode_ahead, runtime.flow_lanes)
         self.cpu = cpu or plan_cpu_threads(device, precision, decode_ahead=runtime.decode_ahead,
                                            flow_lanes=runtime.flow_lanes)
         self.prompt_states = PromptStates(runtime.prompt_states)
@@ -240,8 +245,10 @@ class Engine:
         """Open an official-layout model folder, or download a Hugging Face repo id first.
 
         precision: ``auto``, ``fp32``, ``bf16``, ``fp16`` (GPU) or ``int8`` (CPU), decided by
-        :func:`engine.precision.pick_precision`. normalizer: ``wetext`` (default), ``inflect`` (the reference's
-        English fallback) or ``none``. runtime: see :class:`Runtime`; download: see :class:`Download`.
+        :func:`engine.precision.pick_precision`; ``auto`` on a CPU runs by the hardware check's plan for this
+        machine and model when one is cached (:mod:`engine.machine_check`; the engine's ``machine_plan``).
+        normalizer: ``wetext`` (default), ``inflect`` (the reference's English fallback) or ``none``.
+        runtime: see :class:`Runtime`; download: see :class:`Download`.
         """
         from .families import load_networks
         from .frontend.text import TextFrontend
@@ -251,7 +258,8 @@ class Engine:
         model_dir = resolve_model_dir(source, cache_dir=download.cache_dir, endpoint=download.endpoint,
                                       offline=download.offline, progress=download.progress, cancel=download.cancel)
         dev = pick_device(device)
-        prec = pick_precision(precision, dev)
+        measured = measured_auto(model_dir, dev, precision)  # "auto" on a CPU the hardware check measured
+        prec = measured.precision if measured is not None else pick_precision(precision, dev)
         download.cancel.raise_if_cancelled("Loading the model")
         lm_dtype = torch_dtype(prec.lm)  # None: int8 / int8w, quantised from fp32 (CPU only, see pick_precision)
         nets = load_networks(model_dir, dev, lm_dtype=lm_dtype or torch.float32, flow_dtype=prec.flow)
@@ -259,13 +267,14 @@ class Engine:
         download.cancel.raise_if_cancelled("Loading the model")
         text = TextFrontend(nets.frontend.tokenizer, normalizer)  # type: ignore[arg-type]
         return cls(model_dir=model_dir, cfg=nets.config, lm=lm, flow=nets.flow, hift=nets.hift,  # type: ignore[arg-type]
-                   frontend=nets.frontend, text=text, device=dev, precision=prec, runtime=runtime)
+                   frontend=nets.frontend, text=text, device=dev, precision=prec, runtime=runtime,
+                   machine_plan=measured)
 
     def with_runtime(self, runtime: Runtime) -> "Engine":
         """Another engine on the same loaded networks that runs by ``runtime`` (its own prompt-state cache)."""
         return Engine(model_dir=self.model_dir, cfg=self.cfg, lm=self.lm, flow=self.flow, hift=self.hift,
                       frontend=self.frontend, text=self.text, device=self.device, precision=self.precision,
-                      runtime=runtime)
+                      runtime=runtime, machine_plan=self.machine_plan)
 
     def stream_plan(self, stream: bool) -> StreamPlan:
         """How a sentence's token2wav calls run with this engine's runtime and model."""

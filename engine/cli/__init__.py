@@ -8,6 +8,7 @@
     timbre master IN [-o OUT] [--preset acx|podcast|ebu-r128|none] [--json]   (loudness report, mastering)
     timbre serve --model DIR [--voices-dir D] [--host 127.0.0.1] [--port 8000]   (OpenAI audio API)
     timbre check take.wav --text "..." [--prompt me.wav | --voice Me --model DIR] [--json]   (take checks)
+    timbre bench-machine [--model DIR] [--show]   (measure this CPU once: what --precision auto runs)
 
 Every failure the user can fix is one line on stderr and exit status 1 (2 for usage errors). A command is a
 module here with ``register(subparsers)``, which adds its parser and sets ``func``; :data:`COMMANDS` lists them
@@ -18,10 +19,10 @@ from __future__ import annotations
 import argparse
 
 from ..errors import TimbreError
-from . import check, download, master, render, serve, synth, voices
+from . import bench_machine, check, download, master, render, serve, synth, voices
 from .common import fail, write_wav
 
-COMMANDS = (synth, render, check, master, voices, download, serve)
+COMMANDS = (synth, render, check, master, voices, download, serve, bench_machine)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,214 @@
+"""The hardware check behind ``precision="auto"``: the choice from injected measurements (a pure function), the
+cache (round trip, damage, keys) and one real check of the tiny model that Engine.load then runs by.
+
+No timing is asserted: the real run checks what was measured is what is used, not how fast it was.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine import Engine
+from engine.cli import main as cli_main
+from engine.cpu_threads import CpuPlan
+from engine.machine_check import (CACHE_ENV, SWITCH_ENV, MachinePlan, cached_plan, check_machine, machine_key,
+                                  measured_auto, plan_from, store_plan)
+from engine.machine_choice import (AheadSpeed, Agreement, CallCost, FlowSpeed, LMSpeed, Measurements,
+                                   choose_plan, predict_ahead, predict_in_turn)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Injected measurements (seconds per token; call costs as measured at official size are ~1-3 s per chunk)
+# ---------------------------------------------------------------------------------------------------------------
+def _flow(name: str, per_token: float, lanes: float | None = None, err: float = 0.0) -> FlowSpeed:
+    return FlowSpeed(name, CallCost(0.5, per_token), 1.0, None if lanes is None else CallCost(0.5, lanes), err)
+
+
+def _m(lm=(), flow=(), ahead=(), threads: int = 2, hift: float = 0.005) -> Measurements:
+    return Measurements(threads, tuple(lm), tuple(flow), hift, tuple(ahead))
+
+
+FP32_LM = LMSpeed("fp32", 0.070, 0.7)
+FP32_FLOW = _flow("fp32", 0.060)
+
+
+def test_a_faster_precision_that_agrees_wins():
+    m = _m([FP32_LM, LMSpeed("int8w", 0.020, 0.3, agreement=0.97)], [FP32_FLOW, _flow("bf16", 0.030, err=0.05)])
+    winner, ranked = choose_plan(m)
+    assert (winner.lm, winner.flow) == ("int8w", "bf16")
+    assert ranked[0] == winner and all(c.eligible for c in ranked)
+    assert [c.predicted_rtf for c in ranked] == sorted(c.predicted_rtf for c in ranked)
+
+
+def test_a_candidate_that_fails_agreement_is_never_picked_however_fast():
+    fast_wrong_lm = LMSpeed("int8w", 0.001, 0.01, agreement=0.5)
+    fast_wrong_flow = _flow("bf16", 0.001, err=1.0)
+    winner, ranked = choose_plan(_m([FP32_LM, fast_wrong_lm], [FP32_FLOW, fast_wrong_flow]))
+    assert (winner.lm, winner.flow) == ("fp32", "fp32")
+    failed = [c for c in ranked if not c.eligible]
+    assert len(failed) == 3 and all(c.predicted_rtf < winner.predicted_rtf for c in failed)
+    assert "50%" in next(c for c in failed if c.lm == "int8w" and c.flow == "fp32").problem
+    assert "mel error" in next(c for c in failed if c.flow == "bf16" and c.lm == "fp32").problem
+    assert ranked.index(winner) < min(ranked.index(c) for c in failed)  # the eligible ones come first
+
+
+def test_within_the_margin_the_more_accurate_precision_wins():
+    almost = LMSpeed("bf16", FP32_LM.turn_s * 0.99, FP32_LM.first_token_s, agreement=0.99)
+    winner, _ = choose_plan(_m([FP32_LM, almost], [FP32_FLOW]))
+    assert winner.lm == "fp32"
+    winner, _ = choose_plan(_m([FP32_LM, almost], [FP32_FLOW]), Agreement(margin=0.0))
+    assert winner.lm == "bf16"
+
+
+def test_lanes_win_when_two_one_thread_rows_beat_one_two_thread_call():
+    winner, ranked = choose_plan(_m([FP32_LM], [_flow("fp32", 0.060, lanes=0.040)]))
+    assert winner.flow_lanes and not winner.decode_ahead
+    one_thread = choose_plan(_m([FP32_LM], [_flow("fp32", 0.060, lanes=0.040)], threads=1))[1]
+    assert not any(c.flow_lanes or c.decode_ahead for c in one_thread)  # nothing to split on one thread
+
+
+def test_decode_ahead_wins_only_where_the_worker_keeps_its_speed():
+    """Issue 20's two machines: one core gets the whole memory bandwidth (the worker decodes as fast beside the
+    flow: ahead wins) or half of it (the worker at half speed, the flow slowed too: in turn wins)."""
+    bandwidth_per_core = AheadSpeed("fp32", "fp32", lm_s=0.075, lm_alone_s=0.070, slowdown=1.6)
+    shared_bandwidth = AheadSpeed("fp32", "fp32", lm_s=0.140, lm_alone_s=0.120, slowdown=2.2)
+    winner, _ = choose_plan(_m([FP32_LM], [FP32_FLOW], [bandwidth_per_core]))
+    assert winner.decode_ahead
+    winner, _ = choose_plan(_m([FP32_LM], [FP32_FLOW], [shared_bandwidth]))
+    assert not winner.decode_ahead
+
+
+def test_predictions_follow_the_streaming_schedule():
+    m = _m([FP32_LM], [FP32_FLOW], hift=0.0)
+    total, first = predict_in_turn(m, FP32_LM, CallCost(0.0, 0.0), start_s=0.0)
+    # no flow cost: the LM alone, every one of the 250 tokens once
+    assert total == pytest.approx(FP32_LM.first_token_s + 249 * FP32_LM.turn_s)
+    # the first chunk call needs 28 tokens (25 + 3 look-ahead, 75-token prompt: pad 0)
+    assert first == pytest.approx(FP32_LM.first_token_s + 27 * FP32_LM.turn_s)
+    ahead = AheadSpeed("fp32", "fp32", lm_s=FP32_LM.turn_s, lm_alone_s=FP32_LM.turn_s, slowdown=1.0)
+    flow = FlowSpeed("fp32", CallCost(0.0, 0.0), 0.0)
+    t_ahead, first_ahead = predict_ahead(m, FP32_LM, flow, ahead, CallCost(0.0, 0.0))
+    assert t_ahead == pytest.approx(total) and first_ahead == pytest.approx(first)
+    # with flow work the worker hides it: ahead is faster than in turn at the same speeds
+    flow = FlowSpeed("fp32", CallCost(0.5, 0.05), 1.0)
+    assert predict_ahead(m, FP32_LM, flow, ahead, flow.batched)[0] < predict_in_turn(m, FP32_LM, flow.batched, 1.0)[0]
+
+
+def test_call_cost_through_two_points():
+    c = CallCost.from_two(28, 1.56, 50, 1.78)
+    assert c.per_token_s == pytest.approx(0.01) and c.fixed_s == pytest.approx(1.28)
+    assert c.cost(0) == 0.0 and CallCost.from_two(28, 2.0, 50, 1.0).per_token_s == 0.0  # never negative
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cache
+# ---------------------------------------------------------------------------------------------------------------
+def _plan(tiny_model_dir, lm="int8w", flow="fp32") -> MachinePlan:
+    m = _m([FP32_LM, LMSpeed(lm, 0.02, 0.3, 0.97)], [FP32_FLOW, _flow("bf16", 0.07, err=0.05)])
+    if flow == "bf16":
+        m = _m([FP32_LM, LMSpeed(lm, 0.02, 0.3, 0.97)], [FP32_FLOW, _flow("bf16", 0.01, err=0.05)])
+    return plan_from(m, machine_key(tiny_model_dir, "cosyvoice2"), check_s=1.0)
+
+
+def test_cache_round_trip_and_keys(tiny_model_dir, tmp_path):
+    path = tmp_path / "cache" / "machine-check.json"
+    plan = _plan(tiny_model_dir)
+    assert cached_plan(tiny_model_dir, path=path) is None
+    store_plan(plan, path)
+    back = cached_plan(tiny_model_dir, path=path)
+    assert back == plan
+    assert back.precision.name == "int8" and back.precision.lm == "int8w" and back.precision.flow == torch.float32
+    # another thread count or model folder is another machine plan
+    assert cached_plan(tiny_model_dir, threads=plan.threads + 7, path=path) is None
+    other = tmp_path / "model-copy"
+    other.symlink_to(tiny_model_dir.resolve(), target_is_directory=True)
+    assert cached_plan(other, path=path) == plan  # the same folder by another path: keyed by the resolved one
+    # a second model's entry is kept beside the first
+    second = plan_from(_m([FP32_LM], [FP32_FLOW]), machine_key(tmp_path, "cosyvoice2"), 1.0)
+    store_plan(second, path)
+    assert cached_plan(tiny_model_dir, path=path) == plan
+    assert len(json.loads(path.read_text())["plans"]) == 2
+
+
+@pytest.mark.parametrize("damage", [
+    "", "{", "[1, 2]", '{"version": 999, "plans": {}}', '{"version": 1, "plans": []}', b"\xff\xfe\x00garbage",
+    "entry"])
+def test_a_damaged_cache_is_ignored_and_replaced(tiny_model_dir, tmp_path, damage):
+    path = tmp_path / "machine-check.json"
+    plan = _plan(tiny_model_dir)
+    if damage == "entry":  # the file reads, but this model's entry lost a field
+        store_plan(plan, path)
+        data = json.loads(path.read_text())
+        for entry in data["plans"].values():
+            del entry["flow"]
+        path.write_text(json.dumps(data))
+    elif isinstance(damage, bytes):
+        path.write_bytes(damage)
+    else:
+        path.write_text(damage)
+    assert cached_plan(tiny_model_dir, path=path) is None
+    store_plan(plan, path)  # the next check replaces it
+    assert cached_plan(tiny_model_dir, path=path) == plan
+
+
+def test_auto_uses_the_cache_only_for_auto_on_the_cpu(tiny_model_dir, tmp_path, monkeypatch):
+    path = tmp_path / "machine-check.json"
+    monkeypatch.setenv(CACHE_ENV, str(path))
+    store_plan(_plan(tiny_model_dir), path)
+    cpu = torch.device("cpu")
+    assert measured_auto(tiny_model_dir, cpu, "auto") is not None
+    assert measured_auto(tiny_model_dir, cpu, "fp32") is None  # an explicit precision is never replaced
+    assert measured_auto(tiny_model_dir, torch.device("meta"), "auto") is None  # CPU only
+    monkeypatch.setenv(SWITCH_ENV, "off")
+    assert measured_auto(tiny_model_dir, cpu, "auto") is None
+
+
+def test_engine_load_runs_by_a_cached_plan_and_runtime_overrides_it(tiny_model_dir, tmp_path, monkeypatch):
+    path = tmp_path / "machine-check.json"
+    monkeypatch.setenv(CACHE_ENV, str(path))
+    plan = _plan(tiny_model_dir, flow="bf16")
+    assert (plan.lm, plan.flow) == ("int8w", "bf16")
+    store_plan(plan, path)
+    engine = Engine.load(tiny_model_dir, device="cpu", normalizer="none")
+    assert engine.machine_plan == plan
+    assert engine.precision == plan.precision and engine.precision.name == "int8/bf16"
+    assert engine.dtype == torch.bfloat16
+    assert engine.cpu == plan.cpu_plan(torch.device("cpu"))
+    forced = engine.with_runtime(engine.runtime.__class__(decode_ahead=True, flow_lanes=False))
+    assert forced.machine_plan == plan and forced.cpu.decode_ahead and not forced.cpu.flow_lanes
+    explicit = Engine.load(tiny_model_dir, device="cpu", precision="fp32", normalizer="none")
+    assert explicit.machine_plan is None and explicit.precision.name == "fp32"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One real check of the tiny model
+# ---------------------------------------------------------------------------------------------------------------
+def test_real_check_of_the_tiny_model_is_what_auto_loads(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "machine-check.json"
+    monkeypatch.setenv(CACHE_ENV, str(path))
+    threads = torch.get_num_threads()
+    shares = []
+    plan = check_machine(tiny_model_dir, lm_tokens=8, progress=lambda what, share: shares.append(share))
+    assert shares[0] == 0.0 and shares[-1] == 1.0 and shares == sorted(shares)
+    assert plan.threads == threads and plan.check_s > 0 and plan.predicted_rtf > 0
+    winner = plan.candidates[0]
+    assert winner.eligible and (winner.lm, winner.flow) == (plan.lm, plan.flow)
+    assert {(c.lm, c.flow) for c in plan.candidates} >= {("fp32", "fp32"), ("bf16", "bf16")}
+    # the cache holds it, and Engine.load(precision="auto") runs by it
+    assert cached_plan(tiny_model_dir) == plan
+    engine = Engine.load(tiny_model_dir, device="cpu", precision="auto", normalizer="none")
+    assert engine.machine_plan == plan and engine.precision == plan.precision
+    assert engine.cpu == CpuPlan(threads, engine.cpu.lm_threads, engine.cpu.lane_threads)
+    assert engine.cpu.decode_ahead == (plan.decode_ahead and threads >= 2)
+    assert engine.cpu.flow_lanes == (plan.flow_lanes and threads >= 2)
+    # the CLI shows the same plan without measuring again
+    assert cli_main(["bench-machine", "--model", str(tiny_model_dir), "--show", "--json"]) == 0
+    assert MachinePlan.from_json(json.loads(capsys.readouterr().out)) == plan
+
+
+def test_cli_show_without_a_check_says_what_to_run(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "none.json"))
+    assert cli_main(["bench-machine", "--model", str(tiny_model_dir), "--show"]) == 1
+    assert "timbre bench-machine" in capsys.readouterr().err
