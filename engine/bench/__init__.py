@@ -20,8 +20,12 @@
 Compute does not depend on weight values, so the networks are built on the meta device and filled with
 random weights (:func:`engine.bench.lm.random_lm`, :func:`engine.bench.flow.random_flow`).
 
-A precision is ``LM[/flow]``: ``int8`` is the LM dynamically quantised to int8 with the flow in fp32,
-``bf16`` both in bf16, ``int8/bf16`` mixes them. HiFT always runs in fp32 (its iSTFT and exp need it).
+A precision is ``LM[/flow]``, built as :meth:`engine.Engine.load` builds it (:func:`engine_precision`, from
+:func:`engine.precision.pick_precision`): ``int8`` is the engine's int8 LM (int8 weights with bf16 activations,
+``int8w``, where torch has that kernel) with the flow in fp32, ``bf16`` both in bf16, ``int8/bf16`` mixes them;
+``int8dyn`` is fbgemm's dynamic int8 LM, measured for comparison. The ``threaded`` and ``lanes`` streams use
+:mod:`engine.cpu_threads` plans. HiFT always runs in fp32 (its iSTFT and exp need it). ``--machine-check`` runs
+the hardware check behind ``precision="auto"`` (:mod:`engine.machine_check`) on the random networks instead.
 
 ``--reference`` (default: tests/fixtures/parity/reference_cpu_perf.json when present) adds ratios against the
 official code's numbers measured on a 2-core CPU like this one. They are a STORED reference, not a side-by-side
@@ -51,6 +55,7 @@ import torch
 
 from ..config import ModelConfig, official_config
 from ..precision import PRECISIONS as ENGINE_PRECISIONS
+from ..precision import Precision, pick_precision
 from ..rng import PortableRandom
 from ..vocoder.source import DrawnNoise
 from .probes import loadavg, machine_info, matmul_gflops, peak_rss_mb
@@ -58,14 +63,19 @@ from .probes import loadavg, machine_info, matmul_gflops, peak_rss_mb
 BACKENDS = ("cpu", "cuda")
 PRECISIONS = tuple(p for p in ENGINE_PRECISIONS if p != "auto")  # the engine's choices, each measured
 COMPONENTS = ("lm", "flow", "hift", "stream")
-FLOW_MODES = ("recompute", "incremental", "threaded")
+FLOW_MODES = ("recompute", "incremental", "lanes", "threaded")
 """How streamed flow is run: the official recomputing calls; our incremental chunks with one thread of control;
-and incremental chunks with the engine's CPU threading for the precision (:func:`engine.cpu_threads.plan_cpu_threads`:
-the LM decoding ahead on a worker thread unless it is int8, the flow's guidance rows on two threads), which is
-what :class:`engine.Engine` does on a multi-core CPU. The per-chunk flow section times only the first two."""
+incremental with the LM in turn and the flow's guidance rows on two lanes (``lanes``); and incremental chunks
+with the engine's default CPU threading for the precision (:func:`engine.cpu_threads.plan_cpu_threads`: the LM
+decoding ahead on a worker thread unless it is int8, the rows on two threads), which is what
+:class:`engine.Engine` does on a multi-core CPU without a hardware check (:mod:`engine.machine_check`). The
+per-chunk flow section times only the first two."""
 CHUNK_MODES = ("recompute", "incremental")
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "parity" / "reference_cpu_perf.json"
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+LM_ONLY = {"int8dyn": "int8"}
+"""Bench-only LM conversions: ``int8dyn`` is fbgemm's dynamic int8 (int8 activations too), which the engine's
+``int8`` only falls back to where torch lacks the weight-only kernel; measured for comparison."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ def split_precision(precision: str) -> tuple[str, str]:
     lm_p, _, flow_p = precision.partition("/")
     if not flow_p:
         flow_p = lm_p if lm_p in _DTYPES else "fp32"
-    if lm_p not in PRECISIONS or flow_p not in _DTYPES:
+    if (lm_p not in PRECISIONS and lm_p not in LM_ONLY) or flow_p not in _DTYPES:
         raise ValueError(f"Unknown precision {precision!r}: use LM[/flow] with LM in {PRECISIONS} and flow in "
                          f"{tuple(_DTYPES)}, e.g. fp32, bf16, int8, int8/bf16.")
     return lm_p, flow_p
@@ -123,11 +133,20 @@ def skip_reason(backend: str, precision: str) -> str | None:
         return "CUDA is not available on this machine"
     if backend == "cpu" and "fp16" in (lm_p, flow_p):
         return "fp16 is not supported on the CPU (use bf16)"
-    if backend == "cuda" and lm_p == "int8":
-        return "int8 (dynamic quantisation) is a CPU path"
+    if backend == "cuda" and lm_p.startswith("int8"):
+        return "int8 is a CPU path"
     if backend == "cuda" and "bf16" in (lm_p, flow_p) and not torch.cuda.is_bf16_supported():
         return "this GPU has no bf16"
     return None
+
+
+def engine_precision(backend: str, precision: str) -> Precision:
+    """What :meth:`engine.Engine.load` runs for ``precision`` (``LM[/flow]``) on ``backend``: the LM conversion
+    :func:`engine.precision.pick_precision` picks (``int8`` -> the weight-only ``int8w`` kernel where this torch
+    has it), the flow in the named dtype, HiFT fp32. ``int8dyn`` names fbgemm's dynamic int8 LM."""
+    lm_p, flow_p = split_precision(precision)
+    lm = LM_ONLY[lm_p] if lm_p in LM_ONLY else pick_precision(lm_p, torch.device(backend)).lm
+    return Precision(precision, lm, _DTYPES[flow_p])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -307,17 +326,18 @@ def bench_hift_section(hift, cfg: ModelConfig, plan: BenchPlan, device: torch.de
 
 
 def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, device: torch.device,
-                         dtype: torch.dtype, mode: str, lm_precision: str = "fp32") -> dict:
+                         dtype: torch.dtype, mode: str, precision: Precision | None = None) -> dict:
     """One streamed utterance of ``plan.utterance_tokens`` tokens through :func:`engine.token2wav.speak` (the
     engine's per-sentence loop), the flow run as ``mode`` (see :data:`FLOW_MODES`)."""
     from ..cpu_threads import CpuPlan, SentenceThreads, plan_cpu_threads
-    from ..precision import Precision
     from ..token2wav import FinalCall, FlowMode, FlowPrompt, StageClock, StreamPlan, Token2Wav, speak
     from ..watchdog import Watchdog, WatchedTokens
 
     threads_plan = CpuPlan(torch.get_num_threads())
+    if mode == "lanes":
+        threads_plan = CpuPlan(threads_plan.total, 0, max(1, threads_plan.total // 2))
     if mode == "threaded":
-        threads_plan = plan_cpu_threads(device, Precision(lm_precision, lm_precision, dtype))
+        threads_plan = plan_cpu_threads(device, precision or Precision("fp32", "fp32", dtype))  # as Engine.load
     flow_mode = FlowMode.RECOMPUTE if mode == "recompute" else FlowMode.INCREMENTAL
     stream = StreamPlan(stream=True, flow_mode=flow_mode,
                         final_call=FinalCall.FULL_ATTENTION if mode == "recompute" else FinalCall.STREAMING_MASKS,
@@ -366,10 +386,12 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
 
     lm_p, flow_p = split_precision(precision)
     device = torch.device(backend)
-    flow_dtype = _DTYPES[flow_p]
+    prec = engine_precision(backend, precision)
+    flow_dtype = prec.flow
     torch.set_num_threads(plan.threads)
     torch.set_grad_enabled(False)
-    result: dict = {"backend": backend, "precision": precision, "lm_precision": lm_p, "flow_precision": flow_p,
+    result: dict = {"backend": backend, "precision": precision, "lm_precision": lm_p, "lm_conversion": prec.lm,
+                    "flow_precision": flow_p,
                     "hift_precision": "fp32", "status": "ok", "components": list(components),
                     "flow_modes": list(flow_modes), "loadavg_before": loadavg(),
                     "matmul_gflops_before": matmul_gflops(1.0)}
@@ -379,8 +401,8 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     t0 = time.perf_counter()
     lm = flow = hift = None
     if need_lm:
-        lm = random_lm(cfg.lm, "fp32" if lm_p == "fp16" else lm_p)
-        lm = (lm.to(torch.float16) if lm_p == "fp16" else lm).to(device)
+        lm = random_lm(cfg.lm, "fp32" if prec.lm == "fp16" else prec.lm)
+        lm = (lm.to(torch.float16) if prec.lm == "fp16" else lm).to(device)
         _forbid_stops(lm)
     if need_flow:
         flow = random_flow(cfg.flow).to(device=device, dtype=flow_dtype)
@@ -395,7 +417,7 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     if "hift" in components:
         result["hift"] = bench_hift_section(hift, cfg, plan, device)
     if "stream" in components:
-        result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype, mode, lm_p)
+        result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype, mode, prec)
                             for mode in flow_modes}
     result["peak_rss_mb"] = peak_rss_mb()
     if device.type == "cuda":
@@ -403,6 +425,27 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     result["loadavg_after"] = loadavg()
     result["matmul_gflops_after"] = matmul_gflops(1.0)
     return result
+
+
+def run_machine_check(cfg: ModelConfig, plan: BenchPlan) -> dict:
+    """The hardware check (:func:`engine.machine_measure.measure_networks`, :func:`engine.machine_check.plan_from`)
+    on this benchmark's random fp32 networks at ``cfg`` size: how long it takes, what it measures and picks."""
+    from ..machine_check import plan_from
+    from ..machine_measure import measure_networks
+    from .flow import random_flow
+    from .lm import random_lm
+
+    torch.set_num_threads(plan.threads)
+    lm, flow, hift = random_lm(cfg.lm, "fp32"), random_flow(cfg.flow), build_hift(cfg, torch.device("cpu"))
+    before = loadavg()
+    t0 = time.perf_counter()
+    m, details = measure_networks(lm, flow, hift, cfg, threads=plan.threads,
+                                  progress=lambda what, share: print(f"[machine check {share:4.0%}] {what}",
+                                                                     file=sys.stderr, flush=True))
+    chosen = plan_from(m, (("bench", "random weights"),), time.perf_counter() - t0,
+                       load=(before[0] if before else 0.0, loadavg()[0] if before else 0.0))
+    return {"check_s": chosen.check_s, "chosen": chosen.describe(), "plan": chosen.to_json(), "details": details,
+            "loadavg_before": before, "loadavg_after": loadavg()}
 
 
 def _run_child(args: argparse.Namespace, backend: str, precision: str) -> dict:
@@ -560,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE,
                    help="reference_cpu_perf.json of the official code (ratios are labelled: not side by side)")
     p.add_argument("--quick", action="store_true", help="tiny model, tiny counts (for tests)")
+    p.add_argument("--machine-check", action="store_true",
+                   help="run the hardware check behind precision=auto (engine.machine_check) on the random networks "
+                        "and print every candidate's predicted RTF, instead of the benchmark")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one configuration, this process
     p.add_argument("--family", default="cosyvoice2", choices=("cosyvoice2", "cosyvoice3"),
                    help="cosyvoice3: the CosyVoice 3 benchmark (engine.bench.cv3: LM step, DiT flow and causal HiFT "
@@ -581,6 +627,18 @@ def main(argv: list[str] | None = None) -> int:
             p.error(str(e))
     plan = make_plan(args)
     cfg = quick_config() if args.quick else official_config()
+    if args.machine_check:
+        check = run_machine_check(cfg, plan)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": machine_info(plan.threads), "quick": args.quick,
+                                             "machine_check": check}, indent=1))
+        print(f"auto would run: {check['chosen']} (check took {check['check_s']:.1f} s, load average "
+              f"{check['loadavg_before']} -> {check['loadavg_after']})")
+        for c in check["plan"]["candidates"]:
+            print(f"  LM {c['lm']} + flow {c['flow']}, ahead {c['decode_ahead']}, lanes {c['flow_lanes']}: RTF "
+                  f"{c['predicted_rtf']:.2f}, first audio {c['first_audio_s']:.2f} s {c['problem']}")
+        return 0
 
     results = []
     for backend in args.backends:

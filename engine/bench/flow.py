@@ -9,6 +9,8 @@ tests/fixtures/parity/reference_cpu_perf.json: 75-token prompt, calls of 28, 53,
 ``python -m engine.bench.flow [--chunks 6] [--hop 25] [--prompt-tokens 75] [--threads 2]`` prints one JSON
 line per chunk and a summary line. ``--peak-rss S`` instead streams one S-second sentence incrementally (and
 nothing else, so the process's peak RSS is that of weights + stream) and prints its memory and first-chunk times.
+``--profile S [--dtype bf16]`` streams one S-second sentence under torch.profiler and prints the self time per op
+group (attention kernel, linears, convolutions, copies, norms, activations, the rest).
 """
 from __future__ import annotations
 
@@ -112,6 +114,67 @@ def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: in
             "peak_rss_mb": round(probes.peak_rss_mb())}
 
 
+OP_KINDS = (
+    ("attention kernel", ("scaled_dot_product", "_flash_attention", "_efficient_attention")),
+    ("linear", ("aten::addmm", "aten::mm", "aten::bmm", "aten::linear", "aten::matmul", "_weight_int8pack_mm")),
+    ("convolution", ("conv", "mkldnn_convolution")),
+    ("copies (cat, copy_, clone)", ("aten::cat", "aten::copy_", "aten::clone", "aten::contiguous", "aten::_to_copy",
+                                    "aten::index_put", "aten::new_empty", "aten::empty")),
+    ("layer norm", ("layer_norm",)),
+    ("activations", ("mish", "gelu", "silu", "softplus", "tanh", "sigmoid", "exp", "sin", "cos")),
+)
+
+
+def op_kind(name: str) -> str:
+    """The group of a profiler op name (self time is summed per group)."""
+    for kind, needles in OP_KINDS:
+        if any(n in name for n in needles):
+            return kind
+    return "other (elementwise, views, Python glue)"
+
+
+def profile_stream(flow: Flow, seconds: float = 10.0, prompt_tokens: int = 75, seed: int = 0,
+                   split_rows: bool = False) -> dict:
+    """One streamed ``seconds`` sentence through the incremental flow on the official schedule (the voice
+    prompt's chunks done first, not profiled) under torch.profiler: self CPU time per op group and the wall time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from ..token2wav import token_hop_schedule
+
+    g = torch.Generator().manual_seed(seed)
+    vocab, n_gen = flow.cfg.vocab_size, int(seconds * 25)
+    dtype = next(flow.parameters()).dtype
+    gen = torch.randint(0, vocab, (1, n_gen), generator=g)
+    prompt = torch.randint(0, vocab, (1, prompt_tokens), generator=g)
+    feat = torch.randn(1, 2 * prompt_tokens, 80, generator=g).to(dtype)
+    emb = torch.randn(1, 192, generator=g).to(dtype)
+    noise = torch.randn(1, 80, 2 * (prompt_tokens + n_gen), generator=g)
+    state = flow.start_stream(prompt, feat, emb, noise=noise, split_rows=split_rows)
+    calls = []
+    for hop in token_hop_schedule(prompt_tokens, 25, flow.cfg.pre_lookahead_len, 100):
+        if hop.n_tokens > n_gen:
+            break
+        calls.append(hop.n_tokens)
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fed = 0
+        for n in calls + [n_gen]:
+            _, state = flow.stream_step(state, gen[:, fed:n], finalize=n == n_gen)
+            fed = n
+    wall = time.perf_counter() - t0
+    groups: dict[str, float] = {}
+    ops: list[tuple[str, float]] = []
+    for ev in prof.key_averages():
+        self_s = ev.self_cpu_time_total / 1e6
+        groups[op_kind(ev.key)] = groups.get(op_kind(ev.key), 0.0) + self_s
+        ops.append((ev.key, self_s))
+    total = sum(groups.values())
+    return {"seconds": seconds, "calls": len(calls) + 1, "wall_s": round(wall, 2), "profiled_self_s": round(total, 2),
+            "share": {k: round(v / total, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
+            "top_ops_s": [(k, round(v, 3)) for k, v in sorted(ops, key=lambda kv: -kv[1])[:12]]}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.bench.flow", description=__doc__)
     p.add_argument("--chunks", type=int, default=6)
@@ -119,11 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-tokens", type=int, default=75)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--peak-rss", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--profile", type=float, default=None, metavar="SECONDS",
+                   help="profile one streamed sentence of SECONDS (torch.profiler): time per op group")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
-    flow = random_flow(official_config().flow)
-    if args.peak_rss is not None:
+    flow = random_flow(official_config().flow).to(torch.bfloat16 if args.dtype == "bf16" else torch.float32)
+    if args.profile is not None:
+        print(json.dumps(profile_stream(flow, args.profile, args.prompt_tokens)), flush=True)
+    elif args.peak_rss is not None:
         print(json.dumps(stream_peak_rss(flow, args.peak_rss, args.hop, args.prompt_tokens)), flush=True)
     else:
         for row in bench_stream(flow, args.chunks, args.hop, args.prompt_tokens):

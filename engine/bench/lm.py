@@ -27,8 +27,11 @@ matmul probe ~200 GFLOPS, 152-position prompt, 30 decoded tokens, median of 3):
 Under heavy contention from other processes the same runs gave 2-9 tokens/s: always look at
 ``env_before``/``env_after`` before comparing numbers.
 
-``python -m engine.bench.lm [fp32 bf16 int8] [--decode N] [--threads T]`` runs each precision in
-its own process and prints one JSON line per precision.
+``python -m engine.bench.lm [fp32 bf16 int8 int8w] [--decode N] [--threads T]`` runs each LM conversion
+(:func:`engine.llm.speech_lm.convert_lm`'s names) in its own process and prints one JSON line per conversion.
+Here ``int8`` is fbgemm's dynamic int8; the engine's ``int8`` precision runs ``int8w`` where torch has its
+kernel (:func:`engine.precision.pick_precision`), which is what ``python -m engine.bench --precisions int8``
+measures.
 """
 from __future__ import annotations
 
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(bench_lm(None, prec, args.prompt, args.decode, args.threads, args.repeats)), flush=True)
         return 0
     for prec in args.precisions:  # one process each, so peak RSS belongs to that precision
-        cmd = [sys.executable, "-m", "engine.bench_lm", prec, "--in-process", "--prompt", str(args.prompt),
+        cmd = [sys.executable, "-m", "engine.bench.lm", prec, "--in-process", "--prompt", str(args.prompt),
                "--decode", str(args.decode), "--threads", str(args.threads), "--repeats", str(args.repeats)]
         rc = subprocess.call(cmd)
         if rc:

@@ -8,13 +8,16 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.bench import (COMPONENTS, FLOW_MODES, QUICK_PLAN, chunk_schedule, format_table, quick_config,
                           reference_ratios, skip_reason, split_precision)
 from engine.config import official_config
+from engine.precision import Precision
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,6 +87,48 @@ def test_precision_names_and_skips():
         split_precision("int4")
     assert "CPU" in skip_reason("cpu", "fp16")
     assert skip_reason("cpu", "int8") is None
+
+
+def test_the_bench_builds_what_engine_load_runs():
+    """``int8`` is the engine's int8 (the weight-only ``int8w`` kernel where this torch has it, as
+    pick_precision decides), not fbgemm's dynamic int8, which stays measurable as ``int8dyn``."""
+    from engine.bench import engine_precision
+    from engine.precision import pick_precision
+
+    assert engine_precision("cpu", "int8").lm == pick_precision("int8", "cpu").lm
+    assert engine_precision("cpu", "int8/bf16") == Precision("int8/bf16", pick_precision("int8", "cpu").lm,
+                                                            torch.bfloat16)
+    assert engine_precision("cpu", "bf16") == Precision("bf16", "bf16", torch.bfloat16)
+    assert engine_precision("cpu", "int8dyn").lm == "int8"
+    assert split_precision("int8dyn") == ("int8dyn", "fp32")
+    assert "CPU path" in skip_reason("cuda", "int8dyn") or not torch.cuda.is_available()
+
+
+def test_int8_config_runs_the_weight_only_kernel():
+    from engine.bench import run_config
+    from engine.llm.speech_lm import Int8WeightLinear
+    from engine.precision import pick_precision
+
+    r = run_config(quick_config(), QUICK_PLAN, "cpu", "int8", ("lm",))
+    assert r["status"] == "ok" and r["lm_conversion"] == pick_precision("int8", "cpu").lm
+    if r["lm_conversion"] == "int8w":  # the engine's own path: its layer type is what was timed
+        from engine.bench.lm import random_lm
+
+        lm = random_lm(quick_config().lm, r["lm_conversion"])
+        assert any(isinstance(m, Int8WeightLinear) for m in lm.modules())
+    assert _positive(r["lm"]["decode_tokens_per_s"])
+
+
+def test_machine_check_on_the_bench_networks():
+    """``--machine-check``: the hardware check behind precision=auto, on the random networks (tiny here)."""
+    from engine.bench import run_machine_check
+
+    plan = replace(QUICK_PLAN, threads=1)
+    out = run_machine_check(quick_config(), plan)
+    assert out["check_s"] > 0 and out["plan"]["threads"] == 1
+    assert {(c["lm"], c["flow"]) for c in out["plan"]["candidates"]} >= {("fp32", "fp32"), ("bf16", "bf16")}
+    assert out["details"]["lm"]["fp32"]["token_agreement"] == 1.0
+    assert out["details"]["flow"]["fp32"]["mel_error"] == 0.0
 
 
 def test_official_chunk_schedule():
