@@ -197,6 +197,88 @@ def _gap(stamps: list[float], span: float) -> float:
 # --------------------------------------------------------------------------------------------------------------
 # All of it
 # --------------------------------------------------------------------------------------------------------------
+class _Check:
+    """One check's state: the fp32 networks, the fixed input, what is measured so far (``details`` for the
+    report), and where progress and cancellation go."""
+
+    STEPS = 8.0  # progress: 3 LM precisions, 2 flow precisions, HiFT, the LM ahead, done
+
+    def __init__(self, lm, flow, hift, cfg, total: int, lm_tokens: int, agreement: Agreement, say: Progress,
+                 cancel: CancelToken, seed: int):
+        self.lm, self.flow, self.hift, self.cfg = lm, flow, hift, cfg
+        self.total, self.lm_tokens, self.agreement, self.say, self.cancel = total, lm_tokens, agreement, say, cancel
+        self.inp = _fixed_input(cfg, seed)
+        self.details: dict = {"threads": total, "lm_tokens": lm_tokens, "lm": {}, "flow": {}, "ahead": {}}
+        self.states: dict = {}  # flow precision -> (network, state after the first call, dtype, 2nd call in turn)
+
+    def step(self, what: str, share: float) -> None:
+        self.cancel.raise_if_cancelled("The machine check")
+        self.say(what, share / self.STEPS)
+
+    def lms(self) -> list[LMSpeed]:
+        out, teacher = [], None
+        for i, p in enumerate(lm_precisions()):
+            self.step(f"LM {p}", i)
+            net = _converted_lm(self.lm, p)
+            torch.set_num_threads(self.total)
+            first, per, best = _decode(net, self.inp, self.lm_tokens, teacher)
+            teacher = best if teacher is None else teacher
+            agree = sum(a == b for a, b in zip(best, teacher)) / len(teacher)
+            out.append(LMSpeed(p, per, first, agree))
+            self.details["lm"][p] = {"first_token_s": first, "s_per_token": per, "token_agreement": agree}
+            del net
+            gc.collect()
+        return out
+
+    def flows(self) -> list[FlowSpeed]:
+        out, reference = [], None
+        for i, p in enumerate(("fp32", "bf16")):
+            self.step(f"flow {p}", 3 + i)
+            dtype = torch.float32 if p == "fp32" else torch.bfloat16
+            net = self.flow if p == "fp32" else copy.deepcopy(self.flow).to(dtype)
+            with SentenceThreads(CpuPlan(self.total), iter(()), streamed=False, split_rows=False) as th:
+                start, calls, after_first = _flow_calls(net, self.inp, dtype, th, self.cfg)
+            mels = torch.cat([m for _, _, m in calls], dim=2)
+            reference = mels if reference is None else reference
+            err = float((mels - reference).abs().max())
+            lanes = None
+            if self.total >= 2 and (p == "fp32" or err <= self.agreement.max_mel_error):
+                lane_plan = CpuPlan(self.total, 0, max(1, self.total // 2))
+                with SentenceThreads(lane_plan, iter(()), streamed=False, split_rows=True) as th:
+                    lanes = _cost(_flow_calls(net, self.inp, dtype, th, self.cfg)[1])
+            out.append(FlowSpeed(p, _cost(calls), start, lanes, err))
+            self.states[p] = (net, after_first, dtype, calls[1][1])
+            self.details["flow"][p] = {"start_s": start, "calls_s": [t for _, t, _ in calls], "mel_error": err,
+                                       "lanes_fixed_and_per_token_s": None if lanes is None else
+                                       [lanes.fixed_s, lanes.per_token_s]}
+        return out
+
+    def ahead(self, lms: list[LMSpeed], flows: list[FlowSpeed]) -> list[AheadSpeed]:
+        """The LM beside the fastest agreeing flow; the other flow precision is assumed to share its numbers."""
+        if self.total < 2:
+            return []
+        a = self.agreement
+        flows = [f for f in flows if f.precision == "fp32" or f.mel_error <= a.max_mel_error]
+        beside_flow = min(flows, key=lambda f: f.batched.cost(2 * self.cfg.chunk_size))
+        out = []
+        for lm_p in [s for s in lms if s.precision == "fp32" or s.agreement >= a.min_token_agreement]:
+            self.step(f"LM {lm_p.precision} ahead beside flow {beside_flow.precision}", 6)
+            net = _converted_lm(self.lm, lm_p.precision)
+            fnet, state, dtype, in_turn = self.states[beside_flow.precision]
+            beside, alone, flow_t = _ahead(net, fnet, state, self.inp, dtype, self.cfg, self.total)
+            out += [AheadSpeed(lm_p.precision, f.precision, beside, alone, flow_t / in_turn) for f in flows]
+            self.details["ahead"][f"{lm_p.precision}/{beside_flow.precision}"] = {
+                "lm_s_per_token_beside_flow": beside, "lm_s_per_token_alone": alone, "flow_call_s": flow_t,
+                "flow_call_in_turn_s": in_turn}
+            del net
+            gc.collect()
+        return out
+
+
+def _cost(calls: list[tuple[int, float, torch.Tensor]]) -> CallCost:
+    return CallCost.from_two(calls[0][0], calls[0][1], calls[1][0], calls[1][1])
+
+
 def measure_networks(lm, flow, hift, cfg, *, threads: int | None = None, lm_tokens: int = 24,
                      agreement: Agreement = Agreement(), progress: Progress | None = None,
                      cancel: CancelToken = NEVER_CANCELLED, seed: int = 0) -> tuple[Measurements, dict]:
@@ -204,75 +286,23 @@ def measure_networks(lm, flow, hift, cfg, *, threads: int | None = None, lm_toke
     every raw timing and agreement, for the report). ``lm``/``flow``/``hift`` are not changed."""
     total = threads or torch.get_num_threads()
     before = torch.get_num_threads()
-    inp = _fixed_input(cfg, seed)
-    say = progress or (lambda what, share: None)
-    details: dict = {"threads": total, "lm_tokens": lm_tokens, "lm": {}, "flow": {}, "ahead": {}}
-    steps = 8.0
+    check = _Check(lm, flow, hift, cfg, total, lm_tokens, agreement, progress or (lambda what, share: None),
+                   cancel, seed)
     try:
         torch.set_num_threads(total)
         with torch.inference_mode():
-            lm_speeds, teacher = [], None
-            for i, p in enumerate(lm_precisions()):
-                cancel.raise_if_cancelled("The machine check")
-                say(f"LM {p}", i / steps)
-                net = _converted_lm(lm, p)
-                torch.set_num_threads(total)
-                first, per, best = _decode(net, inp, lm_tokens, teacher)
-                teacher = best if teacher is None else teacher
-                agree = sum(a == b for a, b in zip(best, teacher)) / len(teacher)
-                lm_speeds.append(LMSpeed(p, per, first, agree))
-                details["lm"][p] = {"first_token_s": first, "s_per_token": per, "token_agreement": agree}
-                del net
-                gc.collect()
-            flow_speeds, states, reference = [], {}, None
-            for i, p in enumerate(("fp32", "bf16")):
-                cancel.raise_if_cancelled("The machine check")
-                say(f"flow {p}", (3 + i) / steps)
-                dtype = torch.float32 if p == "fp32" else torch.bfloat16
-                net = flow if p == "fp32" else copy.deepcopy(flow).to(dtype)
-                with SentenceThreads(CpuPlan(total), iter(()), streamed=False, split_rows=False) as th:
-                    start, calls, after_first = _flow_calls(net, inp, dtype, th, cfg)
-                mels = torch.cat([m for _, _, m in calls], dim=2)
-                reference = mels if reference is None else reference
-                err = float((mels - reference).abs().max())
-                batched = CallCost.from_two(calls[0][0], calls[0][1], calls[1][0], calls[1][1])
-                lanes = None
-                if total >= 2 and (p == "fp32" or err <= agreement.max_mel_error):
-                    with SentenceThreads(CpuPlan(total, 0, max(1, total // 2)), iter(()), streamed=False,
-                                         split_rows=True) as th:
-                        _, lane_calls, _ = _flow_calls(net, inp, dtype, th, cfg)
-                    lanes = CallCost.from_two(lane_calls[0][0], lane_calls[0][1], lane_calls[1][0], lane_calls[1][1])
-                flow_speeds.append(FlowSpeed(p, batched, start, lanes, err))
-                states[p] = (net, after_first, dtype, calls[1][1])
-                details["flow"][p] = {"start_s": start, "calls_s": [t for _, t, _ in calls], "mel_error": err,
-                                      "lanes_calls": None if lanes is None else [lanes.fixed_s, lanes.per_token_s]}
-            cancel.raise_if_cancelled("The machine check")
-            say("HiFT", 5 / steps)
-            hift_s = _hift_s_per_token(hift, inp, cfg, total)
-            ahead = []
-            if total >= 2:  # the LM beside the fastest agreeing flow; the other flow precision is assumed alike
-                flows = [f for f in flow_speeds if f.precision == "fp32" or f.mel_error <= agreement.max_mel_error]
-                beside_flow = min(flows, key=lambda f: f.batched.cost(2 * cfg.chunk_size))
-                for lm_p in [s for s in lm_speeds if s.agreement >= agreement.min_token_agreement or s.precision == "fp32"]:
-                    cancel.raise_if_cancelled("The machine check")
-                    say(f"LM {lm_p.precision} ahead beside flow {beside_flow.precision}", 6 / steps)
-                    net = _converted_lm(lm, lm_p.precision)
-                    fnet, state, dtype, in_turn = states[beside_flow.precision]
-                    beside, alone, flow_t = _ahead(net, fnet, state, inp, dtype, cfg, total)
-                    ahead += [AheadSpeed(lm_p.precision, f.precision, beside, alone, flow_t / in_turn) for f in flows]
-                    details["ahead"][f"{lm_p.precision}/{beside_flow.precision}"] = {
-                        "lm_s_per_token_beside_flow": beside, "lm_s_per_token_alone": alone,
-                        "flow_call_s": flow_t, "flow_call_in_turn_s": in_turn}
-                    del net
-                    gc.collect()
-            states.clear()
+            lms, flows = check.lms(), check.flows()
+            check.step("HiFT", 5)
+            hift_s = _hift_s_per_token(hift, check.inp, cfg, total)
+            ahead = check.ahead(lms, flows)
     finally:
+        check.states.clear()
         torch.set_num_threads(before)
-    say("done", 1.0)
-    m = Measurements(total, tuple(lm_speeds), tuple(flow_speeds), hift_s, tuple(ahead),
-                     chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len, max_hop=4 * cfg.chunk_size)
-    details["hift_s_per_token"] = hift_s
-    return m, details
+    check.say("done", 1.0)
+    check.details["hift_s_per_token"] = hift_s
+    m = Measurements(total, tuple(lms), tuple(flows), hift_s, tuple(ahead), chunk_size=cfg.chunk_size,
+                     pre_lookahead=cfg.flow.pre_lookahead_len, max_hop=4 * cfg.chunk_size)
+    return m, check.details
 
 
 __all__ = ["lm_precisions", "measure_networks"]
