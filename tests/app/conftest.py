@@ -176,6 +176,16 @@ class Studio:
             owner.activateWindow()
             self.qtbot.waitUntil(owner.isActiveWindow)
 
+    def tab(self, window, text: str) -> None:
+        """Click the side column's tab that reads ``text`` ("Cast" or "Voices")."""
+        from PySide6.QtCore import Qt
+
+        bar = window.side.tabBar()
+        index = next((i for i in range(bar.count()) if bar.tabText(i) == text), -1)
+        assert index >= 0, f"{text!r} not in {[bar.tabText(i) for i in range(bar.count())]}"
+        self.qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+        assert window.side.currentIndex() == index
+
     def import_voice(self, window, voice_file: Path, name: str = "Narrator") -> None:
         window.library.import_file(voice_file, name=name)
         window.voices.refresh()
