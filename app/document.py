@@ -107,6 +107,11 @@ class ProjectDocument(QObject):
             self._release(self.project)
             self.project = None
 
+    @property
+    def discarded(self) -> bool:
+        """The user gave up the open project's unsaved changes (and has not changed it since)."""
+        return not self._keep
+
     def discard(self) -> None:
         """Forget the unsaved changes of the open project (the user said so)."""
         self._timer.stop()
@@ -152,6 +157,7 @@ class ProjectDocument(QObject):
         if change & (Change.SCRIPT | Change.CAST | Change.TAKES | Change.WORDS | Change.CHECKS | Change.FILE):
             self._rows = None
         if autosave:
+            self._keep = True  # work goes on in the project whose changes were given up (an Open that failed)
             self._timer.start()
         self.changed.emit(change)
 

@@ -995,7 +995,7 @@ class MainWindow(QMainWindow):
         self.listening.shutdown()
         self._meter_timer.stop()
         self.flush_edits()
-        if self.editor.toPlainText() != self.document.project.script_text:
+        if self.editor.toPlainText() != self.document.project.script_text and not self.document.discarded:
             self.document.apply_script(self.editor.toPlainText(), show=False)  # the parse thread has stopped
         self.document.close()
         self._save_settings()

@@ -111,7 +111,8 @@ class Studio:
 
         settings = settings or Settings(model_dir=str(self.model) if model else "")
         window = create_main_window(settings, voices_dir=voices_dir or self.voices_dir)
-        self.qtbot.addWidget(window)
+        # Not qtbot.addWidget: pytest-qt closes its widgets before the fixtures end, and a window with unsaved work
+        # would then ask its question into the next test; close() below shuts the window down first.
         window.show()
         self.qtbot.waitExposed(window)
         window.activateWindow()
@@ -275,6 +276,8 @@ class Studio:
     def close(self) -> None:
         for window in self.windows:
             window.shutdown()
+            window.close()
+            window.deleteLater()
 
 
 @pytest.fixture

@@ -122,6 +122,10 @@ def test_a_damaged_or_newer_project_is_refused_and_left_as_it_is(studio, qtbot, 
     assert "left as it is" in box.text()
     studio.answer(box, "OK")
     assert path.read_bytes() == before and window.document.path is None
+    # the work given up for the other file is still open: typing on keeps it in the autosave again
+    studio.type_script(window, " And more.")
+    autosave = window.document.autosave_root / window.document.project.id / "project.json"
+    qtbot.waitUntil(autosave.is_file)
 
 
 CRASH = textwrap.dedent("""
