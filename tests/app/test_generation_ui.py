@@ -72,7 +72,8 @@ def test_play_becomes_stop_and_the_playheads_move(studio, qtbot, voice_file: Pat
                           "Good morning, sailor. The sea is calm today and the wind is soft.")
     assert studio.generate_all(window) == "finished"
     qtbot.waitUntil(lambda: window.player.stats.finished, timeout=60_000)
-    # the reference clip
+    # the reference clip (on the Voices tab)
+    studio.tab(window, "Voices")
     panel = window.reference
     assert panel.import_file(reference_wav)
     studio.click(panel.play_button)
