@@ -163,7 +163,7 @@ class DirectionPanel(QGroupBox):
         numbers.setColumnStretch(1, 1)
 
         layout = QVBoxLayout(self)
-        layout.setSpacing(6)
+        layout.setSpacing(4)  # the column shares a small screen's height with the cast (issue 13: 1280x800)
         layout.addLayout(mode_row)
         layout.addLayout(preset_row)
         layout.addWidget(self.preset_list)
