@@ -576,6 +576,8 @@ class MainWindow(QMainWindow):
         self.text_thread.request(self.editor.toPlainText(), tuple(project.cast), project.presets)
 
     def _parse_done(self, result: ParseResult) -> None:
+        if self._shut_down:
+            return  # a parse that was under way when the studio closed: the project is gone
         if result.error:
             self.show_error("Cannot read the script", result.error)
         elif result.text == self.editor.toPlainText():  # not a text undone or replaced meanwhile

@@ -275,9 +275,21 @@ class Studio:
 
     def close(self) -> None:
         for window in self.windows:
-            window.shutdown()
-            window.close()
-            window.deleteLater()
+            close_window(window)
+
+
+def close_window(window) -> None:
+    """Shut a studio window down, close it and its dialogs (a message box left open would be the next test's
+    active window) and delete them now (processEvents alone never runs deferred deletes)."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    window.shutdown()
+    for dialog in window.findChildren(QDialog):
+        dialog.close()
+    window.close()
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLineEdit, QMessageBox
 
 from app.application import create_main_window
 from app.settings import Settings
@@ -34,8 +34,11 @@ def make_window(qtbot, tiny_model_dir: Path, app_dirs: Path):
     yield make
     for window in windows:  # shut down first: a window with unsaved work would ask before it closes
         window.shutdown()
+        for dialog in window.findChildren(QDialog):  # an unanswered message box would outlive the test
+            dialog.close()
         window.close()
         window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def load_engine(qtbot, window) -> None:
@@ -206,7 +209,7 @@ def test_full_studio_session(studio, qtbot, reference_wav: Path, output_device, 
     studio.click(window.bar.generate_button)
     assert window.generating
     window.close()
-    if QApplication.activeModalWidget() is not None:  # a take arrived first: its work is unsaved
+    if isinstance(QApplication.activeModalWidget(), QMessageBox):  # a take arrived first: its work is unsaved
         studio.answer(studio.modal(QMessageBox), "Don't Save")
     qtbot.waitUntil(lambda: not window.engine_thread.thread.isRunning())
     reopened = studio.window(Settings.load())
