@@ -134,7 +134,7 @@ class Listening(QObject):
         if take_playing:
             w.takes.set_playhead(state.position_s)
         if state.what is Playing.NOTHING:
-            w.show_selected_take()
+            w.project_view.show_selected_take()
 
 
 def _mixed(timeline: Any) -> tuple[np.ndarray, int, list[tuple[float, float]]]:

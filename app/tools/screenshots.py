@@ -145,7 +145,12 @@ def shoot(args: argparse.Namespace, out: Path, tmp: Path) -> None:
     window.direction.choose_preset("Role", "Mysterious")
     _settle(app)
     window.direction.grab().save(str(out / "direction.png"))
+    window.show_voices()  # the reference clip and the saved voices are on the side column's second tab
+    _settle(app)
     window.reference.grab().save(str(out / "reference.png"))
+    if args.review:
+        window.grab().save(str(out / "studio-voices.png"))
+    window.show_cast()
     for name, opened in (("export", lambda: window.open_export(tmp / "book.m4b")),
                          ("pronunciations", window.open_pronunciations), ("settings", window.open_settings)):
         shown = opened()

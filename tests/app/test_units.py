@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from app import engine_bridge as bridge
 from app.audio.player import FADE_S, MIN_PREBUFFER_S, fade, required_prebuffer
