@@ -15,7 +15,7 @@ from engine import TimbreError
 from . import engine_bridge as bridge
 from .audio import devices
 from .widgets.perform_dialog import PerformDialog
-from .widgets.pronunciation_dialog import PronunciationDialog
+from .widgets.pronunciation_dialog import PronunciationDialog, WordLists
 from .workers.synthesis_worker import RequestDone
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class Performing(QObject):
         dialog = PerformDialog(view.line.text, view.line.speaker, member.voice.name,
                                devices.resolve(self.w.reference.input_device_name, "input"), self.w.dialogs, self.w)
         dialog.errorRaised.connect(self.w.show_error)
-        dialog.performed.connect(lambda audio, rate: self.convert_reading(line_id, audio, rate))
+        dialog.performed.connect(lambda reading: self.convert_reading(line_id, reading.audio, reading.sample_rate))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -96,7 +96,8 @@ class Performing(QObject):
         dialog.open()
         return dialog
 
-    def pronunciations_applied(self, project: Any, everyone: Any) -> None:
+    def pronunciations_applied(self, lists: WordLists) -> None:
+        project, everyone = lists.project, lists.everyone
         if project != self.w.document.project.pronunciations:
             self.w.document.set_pronunciations(project)
         if everyone is not None and everyone != self.w.document.global_words:

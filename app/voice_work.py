@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QObject, Qt
 
 from engine import TimbreError
 
 from . import engine_bridge as bridge
+from .clips import VoiceRequest
 from .engine_status import EngineState
 from .workers.synthesis_worker import VoiceResult
 
@@ -32,24 +32,27 @@ class VoiceWork(QObject):
         """Another model: voices are loaded again when next used."""
         self._cache.clear()
 
-    def save_voice(self, name: str, audio: np.ndarray, sample_rate: int, transcript: str) -> None:
+    def save_voice(self, request: VoiceRequest) -> None:
+        """Make a voice of the reference clip (asking first when one of that name exists)."""
         if self.w.engine_status.state is not EngineState.READY:
             self.w.show_error("The model is not ready", "A voice is made with the model. Load a model first "
-                            "(Tools → Models…), then press Save voice again.")
+                              "(Tools → Models…), then press Save voice again.")
             return
+        name = request.name
         if name not in self.w.library:
-            self._make_voice(name, audio, sample_rate, transcript, overwrite=False)
+            self._make_voice(request, overwrite=False)
             return
         box = self.w.ask("Replace the voice?", f"A voice named “{name}” exists already.",
-                             "Replace it with this clip and transcript? The old voice cannot be brought back "
-                             "(projects keep their own copy of the voices they use).", f"Replace “{name}”")
-        box.accepted.connect(lambda: self._make_voice(name, audio, sample_rate, transcript, overwrite=True))
+                         "Replace it with this clip and transcript? The old voice cannot be brought back "
+                         "(projects keep their own copy of the voices they use).", f"Replace “{name}”")
+        box.accepted.connect(lambda: self._make_voice(request, overwrite=True))
 
-    def _make_voice(self, name: str, audio: np.ndarray, sample_rate: int, transcript: str, overwrite: bool) -> None:
+    def _make_voice(self, request: VoiceRequest, overwrite: bool) -> None:
+        name, clip = request.name, request.clip
         report = self.w.reference.report
         notes = {"analysis": {"problems": report.problems, "notes": report.notes}} if report else {}
-        request = self.w.engine_thread.make_voice(audio, sample_rate, transcript, name)
-        self._pending[request] = (name, self.w.reference.source_name, notes, overwrite)
+        job = self.w.engine_thread.make_voice(clip.audio, clip.sample_rate, request.transcript, name)
+        self._pending[job] = (name, self.w.reference.source_name, notes, overwrite)
         self.w.statusBar().showMessage(f"Making voice “{name}”…")
 
     def voice_done(self, result: VoiceResult) -> None:

@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.reference.errorRaised.connect(self.show_error)
         self.reference.playRequested.connect(
-            lambda audio, rate: self.listening.play_clip(audio, rate, Playing.REFERENCE))
+            lambda clip: self.listening.play_clip(clip.audio, clip.sample_rate, Playing.REFERENCE))
         self.reference.stopRequested.connect(self.generation.stop)
         self.reference.saveVoiceRequested.connect(self.voice_work.save_voice)
         self.voices.errorRaised.connect(self.show_error)

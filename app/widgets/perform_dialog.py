@@ -2,7 +2,7 @@
 
 The conversion keeps the reading's timing, pauses and emphasis and replaces the voice (the engine's voice
 conversion: flow and vocoder, no language model), so a line can sound exactly as the creator performs it. The
-dialog only gathers the reading (at most 30 s, the speech tokenizer's limit); ``performed(audio, rate)`` hands it
+dialog only gathers the reading (at most 30 s, the speech tokenizer's limit); ``performed(Clip)`` hands it
 to the window, whose engine thread converts it into a take like any other.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLa
 from engine import TimbreError
 
 from .. import engine_bridge as bridge
+from ..clips import Clip
 from ..audio.recorder import MAX_SECONDS, Recorder
 from .file_dialogs import FileDialogs, FileKind
 from .level_meter import LevelMeter
@@ -26,7 +27,7 @@ AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
 
 
 class PerformDialog(QDialog):
-    performed = Signal(object, int)  # the reading (float32 mono), its sample rate
+    performed = Signal(object)  # the reading, a Clip
     errorRaised = Signal(str, str)  # noqa: N815
 
     def __init__(self, line_text: str, speaker: str, voice: str, input_device: int | None,
@@ -144,7 +145,7 @@ class PerformDialog(QDialog):
         self.convert_button.setEnabled(bool(len(self.audio)) and not recording)
 
     def _convert(self) -> None:
-        self.performed.emit(self.audio, self.sample_rate)
+        self.performed.emit(Clip(self.audio, self.sample_rate))
         self.accept()
 
     def done(self, code: int) -> None:

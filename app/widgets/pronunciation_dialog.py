@@ -8,6 +8,7 @@ signal). OK keeps both lists; lines whose text they change turn stale (their tak
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -88,9 +89,15 @@ class _WordTable(QWidget):
         return bridge.pronunciations(entries)
 
 
+@dataclass(frozen=True)
+class WordLists:
+    project: Any  # the project's Pronunciations
+    everyone: Any  # the list every project uses; None when it could not be read (it is kept as it is)
+
+
 class PronunciationDialog(QDialog):
     hearRequested = Signal(str, object)  # the text, the lexicon to say it with  # noqa: N815
-    applied = Signal(object, object)  # the project's list, the global list (None: it cannot be read, keep it)  # noqa: N815
+    applied = Signal(object)  # WordLists  # noqa: N815
 
     def __init__(self, project: Any, global_words: Any, speaker: str, global_problem: str = "",
                  parent: QWidget | None = None) -> None:
@@ -174,5 +181,5 @@ class PronunciationDialog(QDialog):
         except TimbreError as error:
             self.problem.setText(str(error))
             return
-        self.applied.emit(project, everyone if self.global_readable else None)
+        self.applied.emit(WordLists(project, everyone if self.global_readable else None))
         self.accept()
