@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         self.side.addTab(self._column((self.cast, 2), (self.direction, 3)), "Cast")
         self.side.addTab(self._column((self.reference, 3), (self.voices, 2)), "Voices")
         self.side.setMaximumWidth(400)  # compact: the project gets the room
-        project = self._column((self.script, 3), (self.lines, 4), (self.takes, 3))
+        project = self._column((self.script, 3), (self.lines, 4), (self.takes, 4))  # takes: their checks fit too
         project_box = QWidget()
         pb = QVBoxLayout(project_box)
         pb.setContentsMargins(0, 0, 0, 0)

@@ -69,7 +69,7 @@ class TakePanel(QGroupBox):
         self.checks.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.waveform = WaveformView(editable=False, placeholder="The selected take")
         self.waveform.setMinimumHeight(44)
-        self.waveform.setMaximumHeight(64)
+        self.waveform.setMaximumHeight(56)
         self.hearing = QLabel("")
         self.hearing.setObjectName("dimLabel")
         self.play_button = QPushButton("▶ Play")
@@ -102,9 +102,9 @@ class TakePanel(QGroupBox):
         top = QSplitter(Qt.Orientation.Horizontal)  # the takes to compare, and the selected one's checks
         top.addWidget(self.tree)
         top.addWidget(self.checks)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
-        top.setSizes([360, 240])
+        top.setStretchFactor(0, 1)  # on a small screen the checks' four columns need as much room as the takes
+        top.setStretchFactor(1, 1)
+        top.setSizes([300, 300])
         top.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
