@@ -98,11 +98,11 @@ class ExportDialog(QDialog):
     # ---- building ---------------------------------------------------------------------------
     def _build(self, path: Path) -> None:
         self.path_edit = QLineEdit(str(path))
-        browse = QPushButton("Choose…")
-        browse.clicked.connect(self._browse)
+        self.browse_button = QPushButton("Choose…")
+        self.browse_button.clicked.connect(lambda: self._browse())
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row.addWidget(self.browse_button)
         self.format_combo = QComboBox()
         self.rate_combo = QComboBox()
         api = bridge.export_api()
@@ -210,9 +210,18 @@ class ExportDialog(QDialog):
         self.head_spin.setValue(padding.head_s)
         self.tail_spin.setValue(padding.tail_s)
 
-    def _browse(self) -> None:
+    def _browse(self) -> QFileDialog:
+        """A window-modal file dialog (never a nested event loop); the chosen name replaces the path."""
         filters = ";;".join(f"{spec.label} (*{' *'.join(spec.suffixes)})" for spec in bridge.export_api().FORMATS)
-        name, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), filters)
+        dialog = QFileDialog(self, "Export to", str(self.out_path().parent), filters)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.selectFile(self.out_path().name)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self._chosen)
+        dialog.open()
+        return dialog
+
+    def _chosen(self, name: str) -> None:
         if name:
             self.path_edit.setText(name)
             self._sync_formats()

@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QIcon, QShowEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from engine import TimbreError
 
@@ -419,6 +419,8 @@ class MainWindow(QMainWindow):
             self.document.apply_script(self.editor.toPlainText(), show=False)  # the parse thread has stopped
         self.document.close()
         self._save_settings()
+        for dialog in self.findChildren(QDialog):  # a message box or the model manager would outlive the window
+            dialog.close()
 
     def _save_settings(self) -> None:
         s = self.settings

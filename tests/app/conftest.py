@@ -279,14 +279,12 @@ class Studio:
 
 
 def close_window(window) -> None:
-    """Shut a studio window down, close it and its dialogs (a message box left open would be the next test's
-    active window) and delete them now (processEvents alone never runs deferred deletes)."""
+    """Shut a studio window down (which closes its dialogs: a message box left open would be the next test's active
+    window), close it and delete it now (processEvents alone never runs deferred deletes)."""
     from PySide6.QtCore import QEvent
-    from PySide6.QtWidgets import QApplication, QDialog
+    from PySide6.QtWidgets import QApplication
 
     window.shutdown()
-    for dialog in window.findChildren(QDialog):
-        dialog.close()
     window.close()
     window.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from PySide6.QtCore import QEvent, QPoint, Qt
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
 
 from app.application import create_main_window
 from app.settings import Settings
@@ -33,9 +33,7 @@ def make_window(qtbot, tiny_model_dir: Path, app_dirs: Path):
 
     yield make
     for window in windows:  # shut down first: a window with unsaved work would ask before it closes
-        window.shutdown()
-        for dialog in window.findChildren(QDialog):  # an unanswered message box would outlive the test
-            dialog.close()
+        window.shutdown()  # closes its dialogs too: an unanswered message box would outlive the test
         window.close()
         window.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
@@ -93,6 +91,9 @@ def test_errors_reach_the_user_without_a_model(qtbot, make_window, monkeypatch) 
     assert "needs a speech model" in dialog.findChild(type(window.model_label), "introLabel").text()
     assert dialog.plan_label.text().startswith("cpu")
     dialog.reject()
+    window.close()  # the error's box goes with the window (it would be the next window's active one)
+    boxes = [w.windowTitle() for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    assert boxes == []
 
 
 def click_preset(studio, window, group: str, name: str) -> None:
@@ -183,9 +184,11 @@ def test_full_studio_session(studio, qtbot, reference_wav: Path, output_device, 
     out.parent.mkdir()
     window.actions["Export…"].trigger()
     dialog = studio.modal(ExportDialog)
-    dialog.path_edit.clear()
-    studio.type(dialog.path_edit, str(out))
-    qtbot.keyClick(dialog.path_edit, Qt.Key.Key_Tab)
+    assert dialog.path_edit.text().endswith("Untitled.wav")  # the project has no name yet
+    studio.click(dialog.browse_button)  # Choose…: where to, in a file dialog of its own
+    type_path(studio, out)
+    qtbot.waitUntil(lambda: dialog.path_edit.text() == str(out))
+    studio.modal(ExportDialog)
     with qtbot.waitSignal(window.exported, timeout=GEN_MS):
         studio.click(dialog.export_button)
     info = sf.info(str(out))
