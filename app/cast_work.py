@@ -33,7 +33,7 @@ class CastWork(QObject):
             return
         self.w.document.set_cast(name, voice)
         self.w.statusBar().showMessage(f"{name} speaks in {voice_name}." if voice_name else f"{name} has no voice.",
-                                     4000)
+                                       4000)
 
     def rows(self) -> list[CastRow]:
         project = self.w.document.project

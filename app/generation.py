@@ -41,7 +41,7 @@ class Generation(QObject):
     def generate_all(self) -> bool:
         """Takes of every line without a current one (of every line when all have one)."""
         return self._generate(lambda: self.jobs("pending") if any(v.status.value != "ready"
-                                                                   for v in self.w.document.rows())
+                                                                  for v in self.w.document.rows())
                               else self.jobs("all"))
 
     def generate_stale(self) -> bool:
@@ -91,7 +91,7 @@ class Generation(QObject):
     def check_takes(self) -> int:
         queued = self.w.checks.check_unchecked()
         self.w.statusBar().showMessage(f"Checking {queued} take(s)…" if queued else "Every chosen take is checked.",
-                                     4000)
+                                       4000)
         self.w.project_view.refresh_lines()
         return queued
 

@@ -51,7 +51,7 @@ class ProjectView(QObject):
             self.w.takes.show_takes("", "", [])
         else:
             self.w.takes.show_takes(view.id, f"line {view.line.index + 1} · {view.line.speaker}",
-                                  take_rows(view, self.w.checks.report))
+                                    take_rows(view, self.w.checks.report))
         self.show_selected_take()
 
     def show_selected_take(self) -> None:
