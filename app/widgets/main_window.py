@@ -386,6 +386,8 @@ class MainWindow(QMainWindow):
         log.warning("%s: %s", title, message)
         self.last_error = (title, message)
         self.statusBar().showMessage(f"{title}: {message}", 8000)
+        if self._shut_down:  # a report that arrived after the window closed (a model that failed meanwhile)
+            return
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
