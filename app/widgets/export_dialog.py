@@ -83,7 +83,7 @@ class ExportDialog(QDialog):
     def __init__(self, timeline: Any | Callable[[], Any], path: str | Path = "narration.wav",
                  settings: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Export narration")
+        self.setWindowTitle("Export")  # the project's chosen takes, or any timeline it is given
         self.setMinimumWidth(560)
         self.timeline = timeline
         self.result: Any = None
