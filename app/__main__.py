@@ -1,6 +1,6 @@
-"""``python -m app [AUDIO...]`` / ``timbre-app``: start the studio (the first audio file, if any, becomes the
-reference voice: that is how "Open with Timbre" in a file manager arrives), or ``--self-test`` to check a
-machine end to end."""
+"""``python -m app [FILE...]`` / ``timbre-app``: start the studio (the first file, if any, is opened: a ``.timbre``
+project, or an audio file as the reference voice; that is how "Open with Timbre" in a file manager arrives), or
+``--self-test`` to check a machine end to end."""
 from __future__ import annotations
 
 import argparse
@@ -12,11 +12,13 @@ from .settings import data_dir
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="timbre-app", description="Timbre voice-cloning studio")
-    parser.add_argument("files", nargs="*", metavar="AUDIO",
-                        help="an audio file to import as the reference voice (further files are ignored)")
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="a .timbre project to open, or an audio file to import as the reference voice "
+                             "(further files are ignored)")
     parser.add_argument("--self-test", action="store_true",
                         help="start the real window offscreen, make a tiny model, import a reference, save a "
-                             "voice, stream a sentence to the default output, export a WAV; exit 0 on success")
+                             "voice, stream a line to the default output, save and reopen the project, export "
+                             "through the export dialog; exit 0 on success")
     parser.add_argument("--model", metavar="DIR", help="--self-test: use this model folder instead of a tiny one")
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
     args = parser.parse_args(argv)

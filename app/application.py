@@ -1,7 +1,7 @@
 """Application assembly: QApplication, settings, the engine thread, the main window; ordered shutdown.
 
-Order at exit (MainWindow.shutdown): cancel the generation, stop audio, stop the worker threads,
-write the autosave and the settings. It runs from closeEvent and again (idempotently) from
+Order at exit (MainWindow.shutdown): cancel the generation, stop audio, stop the worker threads (engine,
+checks, text, background), keep the project's unsaved work in its autosave, write the settings. It runs from closeEvent and again (idempotently) from
 aboutToQuit so that a quit from anywhere takes the same path, Ctrl+C in the terminal included.
 
 Names the desktop sees: resources/timbre.desktop is the desktop file ("timbre", also the Wayland
@@ -59,19 +59,22 @@ def create_main_window(settings: Settings | None = None, voices_dir: Path | None
 
 def open_window(files: Sequence[str | os.PathLike[str]] = (), settings: Settings | None = None,
                 voices_dir: Path | None = None):
-    """What ``timbre-app [AUDIO...]`` does once the QApplication exists: build and show the window,
-    load the model, and import the first audio file (the desktop's "Open with Timbre") as the
-    reference, exactly as Import… does: the analysis is shown, a bad file gets the usual error."""
+    """What ``timbre-app [FILE...]`` does once the QApplication exists: build and show the window, load the
+    model, and open the first file (the desktop's "Open with Timbre"): a ``.timbre`` project as File ▸ Open does,
+    an audio file as the reference, as Import… does (the analysis is shown, a bad file gets the usual error)."""
     window = create_main_window(settings, voices_dir)
     window.show()
     window.start_engine()
     if files:
         first = Path(files[0])
         if len(files) > 1:
-            log.info("importing %s as the reference voice; %d other file(s) ignored", first, len(files) - 1)
+            log.info("opening %s; %d other file(s) ignored", first, len(files) - 1)
         # After the window is on screen (and any first-run dialog is open), so an error box has a parent
-        # to sit on and the user sees the clip arrive.
-        QTimer.singleShot(0, window, lambda: window.reference.import_file(first))
+        # to sit on and the user sees the project or the clip arrive.
+        if first.suffix.lower() == bridge.PROJECT_SUFFIX:
+            QTimer.singleShot(0, window, lambda: window.files.open_path(first))
+        else:
+            QTimer.singleShot(0, window, lambda: window.reference.import_file(first))
     return window
 
 

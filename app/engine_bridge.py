@@ -155,6 +155,12 @@ def synthesize(loaded: Any, pieces: tuple[str, ...], voice: Any, direction: Dire
                     bool(chunk.is_last))
 
 
+def warm_up(loaded: Any) -> None:
+    """Split a short text once: the normaliser builds its grammars on first use (seconds), so the warm-up thread
+    does it while the window says "loading" instead of the first take paying for it."""
+    loaded.sentences("Timbre is ready. It has 2 voices.")
+
+
 def cancel_token() -> engine.CancelToken:
     return engine.CancelToken()
 
@@ -237,3 +243,226 @@ def voice_library(root: Path) -> engine.VoiceLibrary:
 
 def make_tiny_model(folder: Path) -> Path:
     return Path(engine.make_tiny_model(folder))
+
+
+# ---- narration projects (issue 15): the engine's Project, owned by the GUI thread ------------------------------
+# The values the studio shows and passes around, under the names the engine gives them.
+NARRATOR = "Narrator"
+PROJECT_SUFFIX = ".timbre"
+ProjectError = engine.errors.ProjectError
+ProjectFileError = engine.errors.ProjectFileError
+ProjectBusyError = engine.errors.ProjectBusyError
+
+
+def _project_api():
+    import engine.project as api
+
+    return api
+
+
+def new_project(script: str = "") -> Any:
+    return engine.Project.new(script)
+
+
+def open_project(path: str | Path) -> Any:
+    """A saved project, its takes playable at once (typed ProjectFileError / ProjectVersionError when the file
+    cannot be read: it is left as it is)."""
+    return engine.Project.open(Path(path))
+
+
+def recover_project(info: Any) -> Any:
+    return engine.Project.recover(info)
+
+
+def find_recoveries(root: Path) -> list:
+    """The autosaves a crashed or killed Timbre left under ``root`` (engine RecoveryInfo values, newest first)."""
+    return _project_api().find_autosaves(root)
+
+
+def line_status() -> Any:
+    """The engine's LineStatus enum (missing / ready / stale)."""
+    return _project_api().LineStatus
+
+
+def parse_script(text: str, cast: tuple[str, ...], presets: Any) -> Any:
+    """The script parsed as the project will parse it (text thread: it warms the sentence cache the project's
+    own parse then hits)."""
+    return engine.parse_script(text, cast=cast, presets=presets)
+
+
+def name_key(name: str) -> str:
+    from engine.script import name_key as key
+
+    return key(name)
+
+
+def expected_direction(line: Any, member: Any) -> tuple[str, str]:
+    """(mode, instruction) a take of ``line`` is made with, as the project decides it."""
+    from engine.project.status import expected
+
+    return expected(line, member)
+
+
+def with_seed(job: Any, seed: int, speed: float | None = None) -> Any:
+    """``job`` (a LineJob) with another seed (and speed)."""
+    import dataclasses
+
+    return dataclasses.replace(job, seed=int(seed), speed=job.speed if speed is None else float(speed))
+
+
+def synthesize_line(loaded: Any, job: Any, cancel: engine.CancelToken, on_chunk) -> Any:
+    """One take of a line (engine thread): ``on_chunk(samples float32, is_last)`` sees the audio as it streams."""
+    def chunk(c: Any) -> None:
+        on_chunk(np.asarray(c.samples, dtype=np.float32).reshape(-1), bool(c.is_last))
+
+    return _project_api().synthesize_line(loaded, job, cancel=cancel, on_chunk=chunk)
+
+
+def best_of_line(loaded: Any, job: Any, n: int, checker: Any, cancel: engine.CancelToken, on_take) -> tuple:
+    """Best-of-``n`` takes of a line with the engine's best_of (new seeds until one passes its checks):
+    (takes as project Takes with their check reports, index of the chosen one). ``on_take(Take)`` sees each."""
+    import dataclasses
+
+    from engine.checks import best_of
+
+    api = _project_api()
+    takes: list = []
+
+    def made(t: Any) -> None:
+        take = api.synthesized_take(loaded, dataclasses.replace(job, seed=t.seed), t.audio,
+                                    watchdog="; ".join(t.watchdog), checks=t.report.to_dict())
+        takes.append(take)
+        on_take(take)
+
+    result = best_of(loaded, api.line_request(job), n, checker, reference=check_reference(job.voice),
+                     cancel=cancel, on_take=made)
+    return tuple(takes), result.chosen_index
+
+
+def convert_line(loaded: Any, job: Any, audio: np.ndarray, sample_rate: int, cancel: engine.CancelToken) -> Any:
+    """A performed take: the creator's reading of the line re-voiced into the job's voice (no LM)."""
+    converted = engine.convert_voice(loaded, np.asarray(audio, np.float32), int(sample_rate), job.voice,
+                                     seed=job.seed, cancel=cancel)
+    return _project_api().performed_take(loaded, job, converted)
+
+
+def hear_word(loaded: Any, word: str, voice: Any, lexicon: Any, cancel: engine.CancelToken) -> np.ndarray:
+    return np.asarray(engine.hear_word(loaded, word, voice, pronunciations=lexicon, cancel=cancel), np.float32)
+
+
+# ---- take checks (issue 17) ------------------------------------------------------------------------------------
+def take_checker(model_dir: str | Path | None) -> Any:
+    """The checks with their models (each loaded on first use); thread-safe: the check thread and best-of on the
+    engine thread share one."""
+    from engine.checks import TakeChecker
+
+    return TakeChecker(model_dir=Path(model_dir) if model_dir else None)
+
+
+def check_reference(voice: Any) -> Any:
+    """What a take's voice is compared with: the saved voice's speaker embedding."""
+    from engine.checks import Reference
+
+    return Reference(embedding=voice.embedding.numpy())
+
+
+def check_take(checker: Any, audio: np.ndarray, sample_rate: int, text: str, instruction: str, voice: Any,
+               watchdog: str | None, language: str = "") -> Any:
+    """Every check of one take -> a TakeReport (check thread)."""
+    return checker.check(audio, sample_rate, text, language=language or getattr(voice, "language", ""),
+                         reference=check_reference(voice) if voice is not None else None, instruction=instruction,
+                         watchdog=watchdog)
+
+
+def report_from_dict(data: dict | None) -> Any:
+    """A TakeReport from what a project saved (TakeReport.to_dict()); None when there is none or it is damaged."""
+    from engine.checks import Check, TakeReport
+
+    if not isinstance(data, dict):
+        return None
+    try:
+        return TakeReport.of([Check(**c) for c in data.get("checks", ())], float(data.get("seconds", 0.0)))
+    except (TypeError, ValueError):
+        return None
+
+
+def best_of_limit() -> int:
+    from engine.checks.best_of import MAX_TAKES
+
+    return MAX_TAKES
+
+
+# ---- pronunciations ----------------------------------------------------------------------------------------------
+def pronunciation(word: str, say: str) -> Any:
+    """One entry (TextInputError naming what is wrong with it)."""
+    return engine.Pronunciation(word, say)
+
+
+def pronunciations(entries=()) -> Any:
+    return engine.Pronunciations(entries)
+
+
+def load_global_pronunciations(path: Path) -> Any:
+    from engine.pronunciation import load_global_pronunciations as load
+
+    return load(path)
+
+
+def save_global_pronunciations(lexicon: Any, path: Path) -> Path:
+    from engine.pronunciation import save_global_pronunciations as save
+
+    return save(lexicon, path)
+
+
+# ---- export (issue 16) --------------------------------------------------------------------------------------------
+def export_api():
+    """engine.export: the formats, presets, settings and export_timeline the export dialog offers."""
+    import engine.export as api
+
+    return api
+
+
+def export_paths(timeline: Any, out: Path, settings: Any) -> list[Path]:
+    """The files an export of ``timeline`` to ``out`` writes (numbered on a split; the subtitles too), so the
+    studio can ask before replacing any of them."""
+    from engine.export.export import numbered_paths
+
+    api = export_api()
+    preset = api.get_preset(settings.master)
+    plans = api.plan_files(timeline, settings.split, settings.pauses,
+                           settings.padding if settings.padding is not None else preset.padding)
+    numbered = settings.split != "none"
+    paths = numbered_paths(Path(out), len(plans), numbered)
+    if settings.subtitles is not None:
+        paths += numbered_paths(Path(settings.subtitles), len(plans), numbered)
+    return paths
+
+
+def export_settings_to_json(settings: Any) -> dict:
+    return _project_api().export_settings_to_json(settings)
+
+
+def export_settings_from_json(data: dict) -> Any:
+    return _project_api().export_settings_from_json(data)
+
+
+def mix(timeline: Any, pauses: Any = None) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """The timeline as one clip for listening, laid out as an export lays it out: (float32 samples at the
+    timeline's rate, [(segment index, start sample, end sample)])."""
+    api = export_api()
+    plan = api.plan_files(timeline, "none", pauses or api.Pauses())[0]
+    return plan.render(timeline), [(p.index, p.start, p.end) for p in plan.placed]
+
+
+# ---- model folders ----------------------------------------------------------------------------------------------
+def download_model(repo_id: str, local_dir: str | None, progress, cancel: Any) -> Path:
+    """Download (or resume) ``repo_id`` into ``local_dir`` (default: the hub's cache), every file checked."""
+    return Path(engine.download_model(repo_id, local_dir=local_dir, progress=progress, cancel=cancel))
+
+
+def verify_model(folder: str | Path, cancel: engine.CancelToken, progress) -> Any:
+    """Re-hash every file of a model folder against the checksums of its download (a report with .ok and
+    .describe())."""
+    from engine.hub import verify_model as verify
+
+    return verify(folder, cancel=cancel, progress=progress)

@@ -22,13 +22,14 @@ class Playing(str, enum.Enum):
     REFERENCE = "reference"
     TAKE = "take"
     NARRATION = "narration"
+    WORD = "word"
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One sentence's take inside a clip: where it starts and ends in the clip, in seconds."""
+    """One line's take inside a clip: where it starts and ends in the clip, in seconds."""
 
-    index: int
+    line: str
     start_s: float
     end_s: float
 
@@ -36,9 +37,10 @@ class Segment:
 @dataclass(frozen=True)
 class PlaybackState:
     what: Playing
-    position_s: float = 0.0  # into the clip
-    sentence: int = -1  # the sentence playing (TAKE, NARRATION), else -1
-    sentence_position_s: float = 0.0  # into that sentence's take
+    position_s: float = 0.0  # into the clip (a take played from the middle: into the take)
+    line: str = ""  # the line playing (TAKE, NARRATION), else ""
+    line_position_s: float = 0.0  # into that line's take
+    take: str = ""  # the take playing (TAKE)
 
 
 class PlaybackTracker(QObject):
@@ -49,14 +51,17 @@ class PlaybackTracker(QObject):
         self.player = player
         self.state = PlaybackState(Playing.NOTHING)
         self._segments: tuple[Segment, ...] = ()
+        self._offset = 0.0
+        self._take = ""
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
 
-    def started(self, what: Playing, segments: tuple[Segment, ...] = ()) -> None:
-        """The player has just started the clip ``what`` (its sentences at ``segments``)."""
-        self._segments = segments
-        self._report(0.0, what)
+    def started(self, what: Playing, segments: tuple[Segment, ...] = (), offset_s: float = 0.0,
+                take: str = "") -> None:
+        """The player has just started the clip ``what`` (its lines at ``segments``), ``offset_s`` into it."""
+        self._segments, self._offset, self._take = segments, offset_s, take
+        self._report(offset_s, what)
         self._timer.start()
 
     def stopped(self) -> None:
@@ -70,25 +75,16 @@ class PlaybackTracker(QObject):
         if stats.finished or not stats.started:
             self.stopped()
             return
-        self._report(stats.played_frames / self.player.sample_rate, self.state.what)
+        self._report(self._offset + stats.played_frames / self.player.sample_rate, self.state.what)
 
     def _report(self, position: float, what: Playing) -> None:
         segment = next((s for s in self._segments if s.start_s <= position < s.end_s), None)
         if segment is None:
-            self._emit(PlaybackState(what, position))
+            self._emit(PlaybackState(what, position, take=self._take))
         else:
-            self._emit(PlaybackState(what, position, segment.index, position - segment.start_s))
+            self._emit(PlaybackState(what, position, segment.line, position - segment.start_s, self._take))
 
     def _emit(self, state: PlaybackState) -> None:
         if state != self.state:
             self.state = state
             self.changed.emit(state)
-
-
-def narration_segments(indices: list[int], seconds: list[float], pause_s: float) -> tuple[Segment, ...]:
-    """Where each sentence's take lies in the narration clip: takes of ``seconds`` joined with ``pause_s``."""
-    segments, at = [], 0.0
-    for index, length in zip(indices, seconds):
-        segments.append(Segment(index, at, at + length))
-        at += length + pause_s
-    return tuple(segments)

@@ -1,8 +1,9 @@
 """``python -m app --self-test``: the whole path on this machine, with a tiny model, in ~a minute.
 
 Starts the real main window offscreen, makes a tiny random model in a temp folder
-(engine.tiny.make_tiny_model), imports a reference clip, saves a voice, streams one sentence to the
-default output device and exports a WAV. Settings and data go to the temp folder, never to the
+(engine.tiny.make_tiny_model), imports a reference clip, saves a voice (the narrator speaks in it), streams one
+line of a script to the default output device, saves the project, opens it again and plays its take, and exports
+it through the export dialog (a FLAC read back). Settings and data go to the temp folder, never to the
 user's. Exit code 0 on success; otherwise 1 and a line naming the step that failed and the first error
 (exception type and message), even when it happened earlier in a Qt slot and the step only saw its effect.
 """
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 STEP_TIMEOUT_S = 90.0
-STEPS = 6
+STEPS = 7
 
 
 class SelfTestError(Exception):
@@ -186,6 +187,7 @@ class SelfTest:
 
     def close(self) -> None:
         if self.window is not None:
+            self.window.shutdown()  # the ordered shutdown without "save the changes?" (the temp folder goes)
             self.window.close()
             self.app.processEvents()
 
@@ -203,9 +205,9 @@ class SelfTest:
         self.begin(1, "making a tiny model")
         model_dir = self.model_dir
         if model_dir is None:
-            from engine.tiny import make_tiny_model
+            from . import engine_bridge as bridge
 
-            model_dir = str(make_tiny_model(self.tmp / "tiny-model"))
+            model_dir = str(bridge.make_tiny_model(self.tmp / "tiny-model"))
         self.step = "opening the window"
         self.app = make_qapp()
         window = self.window = create_main_window(Settings(model_dir=model_dir, theme="dark"),
@@ -233,13 +235,15 @@ class SelfTest:
         if window.voice_name != saved[0]:
             raise SelfTestError("the saved voice was not selected")
 
-        self.begin(5, "streaming a sentence to the default output")
-        window.direction.set_mode("cross_lingual")
+        self.begin(5, "streaming a line to the default output")
         window.editor.setPlainText("Hello.")
+        window.editor.flush()
+        self.wait(lambda: window.script_current, "reading the script")
+        window.choose_cast_voice("Narrator", saved[0])
         self.check()
         outcome: list[str] = []
         window.generationFinished.connect(outcome.append)
-        if not window.generate_all():  # it starts once the text thread has split the text
+        if not window.generate_all():  # it starts once the text thread has parsed the script
             raise SelfTestError(f"starting generation: {self.problems.first}")
         self.wait(lambda: bool(outcome), "generating", timeout=150)
         if outcome[0] != "finished":
@@ -248,11 +252,38 @@ class SelfTest:
         stats = window.player.stats
         if stats.played_frames <= 0 or stats.played_frames < stats.queued_frames:
             raise SelfTestError(f"the output stream played {stats.played_frames} of {stats.queued_frames} frames")
+        self.project_round_trip(window)
+        self.export(window, sf)
 
-        self.begin(6, "exporting a WAV")
-        out = window.export_narration(self.tmp / "export" / "narration.wav")
-        if out is None or not out.is_file():
-            raise SelfTestError(f"export: {self.problems.first}")
+    def project_round_trip(self, window: Any) -> None:
+        self.begin(6, "saving the project and opening it again")
+        path = window.files.save_to(self.tmp / "projects" / "self-test.timbre")
+        if path is None or not path.is_file():
+            raise SelfTestError(f"saving the project: {self.problems.first}")
+        window.files.new()
+        if window.document.rows():
+            raise SelfTestError("File ▸ New kept the old lines")
+        if not window.files.open_path(path) or len(window.document.rows()) != 1:
+            raise SelfTestError(f"opening the project again: {self.problems.first}")
+        take = window.document.rows()[0].chosen
+        if not take or not window.listening.play_take(take):
+            raise SelfTestError(f"playing the saved take: {self.problems.first}")
+        self.wait(lambda: window.player.stats.finished, "playing the saved take", timeout=30)
+
+    def export(self, window: Any, sf: Any) -> None:
+        self.begin(7, "exporting through the export dialog")
+        out = self.tmp / "export" / "narration.flac"
+        out.parent.mkdir()
+        dialog = window.open_export(out)
+        if dialog is None:
+            raise SelfTestError(f"opening the export dialog: {self.problems.first}")
+        done: list = []
+        dialog.exported.connect(done.append)
+        dialog.export_button.click()
+        self.wait(lambda: bool(done) or "Not exported" in dialog.status_label.text(), "exporting")
+        if not done:
+            raise SelfTestError(f"export: {dialog.report_view.toPlainText()}")
         info = sf.info(str(out))
-        if info.samplerate != 24000 or info.frames <= 0:
-            raise SelfTestError(f"export wrote {info.frames} frames at {info.samplerate} Hz")
+        if info.format != "FLAC" or info.samplerate != 24000 or info.frames <= 0:
+            raise SelfTestError(f"export wrote {info.frames} frames of {info.format} at {info.samplerate} Hz")
+        dialog.close()

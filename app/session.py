@@ -1,9 +1,10 @@
 """The studio's generation session: the job that is running, its takes, its playback and its clocks.
 
-:class:`GenerationSession` sits between the main window and the engine thread. The window asks it to generate
-some sentences of the narration with a voice and a direction; the session submits the job, feeds the streaming
-player as chunks arrive (prebuffering from the measured real-time factor), adds each finished sentence to the
-narration as a take, and reports back with small frozen values. It holds no widgets and reads no label text.
+:class:`GenerationSession` sits between the main window and the engine thread. The window asks it for takes of
+some lines of the project (engine ``LineJob`` values, each with its seed): one take each, streamed to the player
+as the chunks arrive (prebuffering from the measured real-time factor), or best-of-N retakes checked as they are
+made. Each take is added to the project document the moment it is done (so it is in the autosave at once), and
+the session reports back with small frozen values. It holds no widgets and reads no label text.
 """
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from PySide6.QtCore import QObject, Signal
 
 from engine import TimbreError
 
-from . import engine_bridge as bridge
 from .audio.player import StreamPlayer, required_prebuffer
-from .narration import Narration, Take
-from .workers.synthesis_worker import (ChunkReady, EngineThread, JobEnded, JobItem, JobStats, Outcome,
-                                       SentenceFinished, SentenceStarted)
+from .document import ProjectDocument
+from .workers.synthesis_worker import (ChunkReady, EngineThread, JobEnded, JobStats, LineFinished, LineStarted,
+                                       Outcome, TakeMade)
 
 CHARS_PER_SECOND = 14.0  # rough speaking rate, only used to predict how much audio is still to come
 
@@ -34,39 +34,53 @@ class Metrics:
     buffered_s: float | None = None
 
 
+@dataclass(frozen=True)
+class Retaken:
+    """Best-of-N made ``tries`` takes of a line; ``passed`` when the chosen one failed no check."""
+
+    line_id: str
+    tries: int
+    passed: bool
+
+
 @dataclass
 class _Job:
     """The running job (one at a time)."""
 
     job_id: int
-    direction: bridge.Direction
-    voice_name: str
-    texts: dict[int, str]  # sentence index -> its text when the job started
+    streaming: bool
+    best_of: int
+    total: int  # lines
     started: float
     remaining_chars: int
+    done: int = 0
     first_audio_s: float | None = None
+    audible: bool = True  # False once the user plays something else: the job goes on in silence
 
 
 class GenerationSession(QObject):
-    sentenceActive = Signal(object)  # int | None: the sentence being generated  # noqa: N815
-    takeAdded = Signal(int)  # sentence index  # noqa: N815
+    lineActive = Signal(object)  # str | None: the line being generated  # noqa: N815
+    takeAdded = Signal(str)  # take id (in the project now)  # noqa: N815
+    lineRetaken = Signal(object)  # Retaken  # noqa: N815
+    progressed = Signal(int, int)  # lines done, lines in the job  # noqa: N815
     metricsChanged = Signal(object)  # Metrics  # noqa: N815
     ended = Signal(object)  # JobEnded  # noqa: N815
     playbackFailed = Signal(str)  # noqa: N815
 
-    def __init__(self, engine_thread: EngineThread, player: StreamPlayer, narration: Narration,
+    def __init__(self, engine_thread: EngineThread, player: StreamPlayer, document: ProjectDocument,
                  output_device: Callable[[], Any], parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.engine_thread, self.player, self.narration = engine_thread, player, narration
+        self.engine_thread, self.player, self.document = engine_thread, player, document
         self._output_device = output_device
         self._job: _Job | None = None
         self._last_rtf: float | None = None
         self.last_stats: JobStats | None = None
         w = engine_thread.worker
         # Bound methods (not lambdas): PySide then queues the calls into this object's (GUI) thread.
-        w.sentenceStarted.connect(self._sentence_started)
+        w.lineStarted.connect(self._line_started)
         w.chunkReady.connect(self._chunk_ready)
-        w.sentenceFinished.connect(self._sentence_finished)
+        w.takeMade.connect(self._take_made)
+        w.lineFinished.connect(self._line_finished)
         w.jobEnded.connect(self._job_ended)
 
     @property
@@ -77,20 +91,33 @@ class GenerationSession(QObject):
     def job_id(self) -> int | None:
         return self._job.job_id if self._job else None
 
-    def generate(self, indices: list[int], pieces: dict[int, tuple[str, ...]], seeds: list[int], voice: Any,
-                 voice_name: str, direction: bridge.Direction) -> int:
-        """Generate ``indices`` of the narration (their normalised ``pieces``) with one seed each; returns the job id."""
+    def generate(self, jobs: list, streaming: bool) -> int:
+        """One take of each of ``jobs`` (LineJobs with their seeds), played as they are made; returns the job id."""
         self.stop()
-        items = [JobItem(i, pieces[i], seed) for i, seed in zip(indices, seeds)]
-        texts = {i: self.narration.sentences[i].text for i in indices}
-        remaining = sum(len(t) for t in texts.values())
+        remaining = sum(len(j.text) for j in jobs)
         self.player.device = self._output_device()
         self.player.begin()
         self.player.set_prebuffer(required_prebuffer(self._last_rtf, remaining / CHARS_PER_SECOND))
-        job_id = self.engine_thread.submit(items, voice, voice_name, direction)
-        self._job = _Job(job_id, direction, voice_name, texts, time.perf_counter(), remaining)
-        self.metricsChanged.emit(Metrics())
+        job_id = self.engine_thread.submit(jobs)
+        self._start(_Job(job_id, streaming, 1, len(jobs), time.perf_counter(), remaining))
         return job_id
+
+    def retake(self, jobs: list, best_of: int, checker: Any) -> int:
+        """Best-of-``best_of`` takes of each of ``jobs``, checked by ``checker`` as they are made (not played)."""
+        self.stop()
+        job_id = self.engine_thread.submit(jobs, best_of=best_of, checker=checker)
+        self._start(_Job(job_id, False, best_of, len(jobs), time.perf_counter(), 0))
+        return job_id
+
+    def _start(self, job: _Job) -> None:
+        self._job = job
+        self.metricsChanged.emit(Metrics())
+        self.progressed.emit(0, job.total)
+
+    def silence(self) -> None:
+        """Keep generating but play nothing more of this job (the user is listening to something else)."""
+        if self._job is not None:
+            self._job.audible = False
 
     def stop(self) -> None:
         """Stop generation and playback at once (the job reports CANCELLED when the engine has stopped)."""
@@ -105,9 +132,9 @@ class GenerationSession(QObject):
     def _current(self, job_id: int) -> _Job | None:
         return self._job if self._job is not None and self._job.job_id == job_id else None
 
-    def _sentence_started(self, event: SentenceStarted) -> None:
+    def _line_started(self, event: LineStarted) -> None:
         if self._current(event.job_id):
-            self.sentenceActive.emit(event.index)
+            self.lineActive.emit(event.line_id)
 
     def _chunk_ready(self, event: ChunkReady) -> None:
         job = self._current(event.job_id)
@@ -119,47 +146,51 @@ class GenerationSession(QObject):
         self._last_rtf = event.rtf
         job.remaining_chars = max(0, job.remaining_chars - int(len(event.samples) / self.player.sample_rate
                                                                * CHARS_PER_SECOND))
-        if job.direction.streaming:
+        if job.streaming and job.audible:
             self._play(event.samples, utterance_end=False, rtf=event.rtf, job=job)
         self.metricsChanged.emit(Metrics(job.first_audio_s if first else None, event.rtf,
                                          self.player.buffered_seconds))
 
-    def _sentence_finished(self, event: SentenceFinished) -> None:
+    def _take_made(self, event: TakeMade) -> None:
         job = self._current(event.job_id)
         if job is None:
             return
-        # Streamed chunks are already queued: only the sentence's end (its fade-out) is left to say. Without
-        # streaming the whole sentence is played now.
-        self._play(np.zeros(0, np.float32) if job.direction.streaming else event.audio, utterance_end=True,
-                   rtf=self._last_rtf, job=job)
-        index = self._index_of(event.index, job.texts.get(event.index, ""))
-        if index >= 0:
-            d = job.direction
-            self.narration.sentences[index].add(Take(event.audio, bridge.OUTPUT_RATE, event.seed, d.mode,
-                                                     d.instruction, job.voice_name))
-            self.takeAdded.emit(index)
-        self.sentenceActive.emit(None)
+        if job.best_of == 1 and job.audible:
+            # Streamed chunks are already queued: only the line's end (its fade-out) is left to say. Without
+            # streaming the whole take is played now.
+            self._play(np.zeros(0, np.float32) if job.streaming else event.take.audio, utterance_end=True,
+                       rtf=self._last_rtf, job=job)
+        info = self.document.add_take(event.take, choose=job.best_of == 1)
+        if info is not None:
+            self.takeAdded.emit(info.id)
 
-    def _index_of(self, index: int, text: str) -> int:
-        """Where the sentence is now: the text may have been edited while it was generated."""
-        sentences = self.narration.sentences
-        if 0 <= index < len(sentences) and sentences[index].text == text:
-            return index
-        return next((i for i, s in enumerate(sentences) if s.text == text), -1)
+    def _line_finished(self, event: LineFinished) -> None:
+        job = self._current(event.job_id)
+        if job is None:
+            return
+        job.done += 1
+        if job.best_of > 1 and self.document.row(event.line_id) is not None:
+            self.document.use_generated(event.line_id, event.chosen)
+            report = self.document.take_info(event.chosen).checks or {}
+            self.lineRetaken.emit(Retaken(event.line_id, event.tries, report.get("verdict") != "fail"))
+        self.progressed.emit(job.done, job.total)
+        self.lineActive.emit(None)
 
     def _job_ended(self, event: JobEnded) -> None:
-        if self._current(event.job_id) is None:
+        job = self._current(event.job_id)
+        if job is None:
             return
         self._job = None
         if event.outcome is Outcome.FINISHED:
             self.last_stats = event.stats
-            try:
-                self.player.end()
-            except TimbreError as error:
-                self.playbackFailed.emit(str(error))
+            if job.best_of == 1 and job.audible:
+                try:
+                    self.player.end()
+                except TimbreError as error:
+                    self.playbackFailed.emit(str(error))
         elif event.outcome is Outcome.FAILED:
             self.player.stop()
-        self.sentenceActive.emit(None)
+        self.lineActive.emit(None)
         self.ended.emit(event)
 
     def _play(self, samples: np.ndarray, *, utterance_end: bool, rtf: float | None, job: _Job) -> None:

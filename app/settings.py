@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "Timbre"
 SETTINGS_FILE = "settings.json"
+RECENT_PROJECTS = 8
 
 
 def config_dir() -> Path:
@@ -35,6 +36,16 @@ def data_dir() -> Path:
     return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def autosave_dir() -> Path:
+    """Where open projects keep their autosave (one folder per project, see engine.project.autosave)."""
+    return data_dir() / "autosave" / "projects"
+
+
+def pronunciations_file() -> Path:
+    """The pronunciation list every project uses (the engine's global list, in this data folder)."""
+    return data_dir() / "pronunciations.json"
+
+
 @dataclass
 class Settings:
     # Audio: None means "the system default device".
@@ -46,8 +57,9 @@ class Settings:
     precision: str = "auto"  # "auto" or an engine precision: "fp32", "bf16", "fp16", "int8"
     # Output
     output_dir: str = ""
-    export_float: bool = False  # False: 16-bit PCM WAV; True: 32-bit float WAV
-    sentence_pause_ms: int = 300
+    # Take checks: check every new take; how many takes "Retake failed lines" may make per line
+    check_takes: bool = True
+    best_of: int = 3
     # Look
     theme: str = "dark"  # "dark" or "light"
     # Session
@@ -64,6 +76,7 @@ class Settings:
     # "Happy (edited)" in my_presets, so the built-in presets stay what they say and no text is lost.
     custom_presets: dict[str, str] = field(default_factory=dict)
     last_folders: dict[str, str] = field(default_factory=dict)  # file dialog kind -> the folder used last
+    recent_projects: list[str] = field(default_factory=list)  # .timbre files, the newest first
 
     def __post_init__(self) -> None:
         _migrate(self)
@@ -92,6 +105,11 @@ class Settings:
                 log.warning("settings: ignoring %s=%r (wrong type)", f.name, value)
         return cls(**values)
 
+    def remember_project(self, path: Path) -> None:
+        """``path`` goes to the top of File ▸ Recent (at most :data:`RECENT_PROJECTS` entries)."""
+        name = str(Path(path).resolve())
+        self.recent_projects = [name, *(p for p in self.recent_projects if p != name)][:RECENT_PROJECTS]
+
     def save(self, path: Path | None = None) -> Path:
         path = path or config_dir() / SETTINGS_FILE
         atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True))
@@ -117,6 +135,8 @@ def _same_kind(value: object, default: object, annotation: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, dict):  # every dict setting maps names to text
         return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    if isinstance(default, list):  # every list setting is a list of text
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
     return isinstance(value, type(default))
 
 

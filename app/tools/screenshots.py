@@ -4,9 +4,11 @@
     ... -m app.tools.screenshots --theme light --out /tmp/shots --review   # also the window before generating
 
 It drives the real window on the tiny model (engine.tiny, or --model DIR) on the screen it is given: the window
-fills the screen's available area, as a user on that screen would make it. It imports a reference, saves a voice,
-types a narration, generates two sentences and grabs the window (before and after generating with --review) and
-the dialogs. Settings and data live in a temp folder. Works offscreen too (QT_QPA_PLATFORM=offscreen).
+fills the screen's available area, as a user on that screen would make it. It saves two voices from a reference
+clip, writes a short script with a narrator and a second speaker (a chapter, a direction, a pause), gives each a
+voice in the Cast, generates every line and one more take of a line, and grabs the window (before generating too
+with --review) and the dialogs (export, pronunciations, settings, the model manager). Settings and data live in a
+temp folder. Works offscreen too (QT_QPA_PLATFORM=offscreen).
 """
 from __future__ import annotations
 
@@ -17,6 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable
+
+SCRIPT = """# The Lighthouse
+The keeper climbed the stairs one last time. Outside, the storm had passed.
+Ann: Is the light still burning?
+{Calm} It is. It always has been.
+[pause 1s]
+Ann: Then we can go home."""
 
 
 def _wait(app, condition: Callable[[], bool], timeout: float = 300.0) -> None:
@@ -65,17 +74,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _save_voice(app, window, reference: Path, name: str, trim: tuple[float, float]) -> None:
+    saved: list[str] = []
+    window.voiceSaved.connect(saved.append)
+    window.reference.import_file(reference)
+    window.reference.waveform.set_trim(*trim)
+    window.reference.transcript.setPlainText("Hello, this is a short test of my speaking voice.")
+    window.reference.name_edit.setText(name)
+    window.reference.save_button.click()
+    _wait(app, lambda: bool(saved) or window.last_error is not None)
+    window.voiceSaved.disconnect(saved.append)
+
+
+def _generate(app, window, start: Callable[[], bool]) -> None:
+    finished: list[str] = []
+    window.generationFinished.connect(finished.append)
+    if start():
+        _wait(app, lambda: bool(finished))
+    window.generationFinished.disconnect(finished.append)
+
+
 def shoot(args: argparse.Namespace, out: Path, tmp: Path) -> None:
+    from .. import engine_bridge as bridge
     from ..application import create_main_window, make_qapp
-    from ..resources import sample_texts
     from ..settings import Settings
 
     app = make_qapp([sys.argv[0]])
-    model = args.model
-    if model is None:
-        from engine.tiny import make_tiny_model
-
-        model = str(make_tiny_model(tmp / "tiny"))
+    model = args.model or str(bridge.make_tiny_model(tmp / "tiny"))
     reference = Path(args.reference) if args.reference else \
         Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "parity" / "wavs" / "prompt_en_22k.wav"
 
@@ -89,6 +114,7 @@ def shoot(args: argparse.Namespace, out: Path, tmp: Path) -> None:
     _settle(app)
     if args.review:
         first.grab().save(str(out / "studio-no-model.png"))
+    first.shutdown()
     first.close()
 
     window = create_main_window(Settings(model_dir=model, theme=args.theme), voices_dir=tmp / "voices")
@@ -96,41 +122,42 @@ def shoot(args: argparse.Namespace, out: Path, tmp: Path) -> None:
     _fill_screen(window)
     window.start_engine()
     _wait(app, lambda: window.engine_state in ("ready", "failed"))
-    window.reference.import_file(reference)
-    window.reference.waveform.set_trim(0.25, 3.6)
-    window.reference.transcript.setPlainText("Hello, this is a short test of my speaking voice.")
-    window.reference.name_edit.setText("Narrator")
-    saved: list[str] = []
-    window.voiceSaved.connect(saved.append)
-    window.reference.save_button.click()
-    _wait(app, lambda: bool(saved) or window.last_error is not None)
-    window.editor.setPlainText(sample_texts()["en_story"])
+    _save_voice(app, window, reference, "Ann", (1.0, 3.4))
+    _save_voice(app, window, reference, "Keeper", (0.25, 3.6))
+    window.editor.setPlainText(SCRIPT)
     window.editor.flush()
-    _wait(app, lambda: window.narration_current)
-    window.direction.choose_preset("Emotion", "Calm")
+    _wait(app, lambda: window.script_current)
+    window.choose_cast_voice("Narrator", "Keeper")
+    window.choose_cast_voice("Ann", "Ann")
+    window.cast.select("Ann")
     _settle(app, 0.5)
     if args.review:
         window.grab().save(str(out / "studio-before.png"))
-    finished: list[str] = []
-    window.generationFinished.connect(finished.append)
-    for index in range(min(2, len(window.narration.sentences))):
-        finished.clear()
-        window.regenerate_sentence(index)
-        _wait(app, lambda: bool(finished))
+    _generate(app, window, window.generate_all)
+    window.lines.select(window.document.rows()[1].id)
+    _generate(app, window, window.generate_line)
+    _wait(app, lambda: not window.check_thread.pending, 120)
     window.player.stop()
-    window.sentences.select(1 if len(window.narration.sentences) > 1 else 0)
     _settle(app, 0.5)
     window.grab().save(str(out / "studio.png"))
 
-    window.direction.set_mode("instruct")
+    window.cast.select("Narrator")
     window.direction.choose_preset("Role", "Mysterious")
     _settle(app)
     window.direction.grab().save(str(out / "direction.png"))
-    window.reference.grab().save(str(out / "reference.png"))
-    settings = window.open_settings()
+    window.show_voices()  # the reference clip and the saved voices are on the side column's second tab
     _settle(app)
-    settings.grab().save(str(out / "settings.png"))
-    settings.close()
+    window.reference.grab().save(str(out / "reference.png"))
+    if args.review:
+        window.grab().save(str(out / "studio-voices.png"))
+    window.show_cast()
+    for name, opened in (("export", lambda: window.open_export(tmp / "book.m4b")),
+                         ("pronunciations", window.open_pronunciations), ("settings", window.open_settings)):
+        shown = opened()
+        _settle(app)
+        shown.grab().save(str(out / f"{name}.png"))
+        shown.close()
+    window.shutdown()
     window.close()
 
 

@@ -1,5 +1,9 @@
-"""Direction: how the next take is spoken — mode, instruction (presets or free text), tags, speed, seed
-(dice + lock) and streaming.
+"""Direction: how a cast member's lines are spoken by default — mode, instruction (presets or free text) — plus
+the tags for the script and the numbers of the next takes: speed, seed (dice + lock) and streaming.
+
+The mode and instruction belong to the cast member selected in the Cast panel (:meth:`DirectionPanel.show_member`);
+the panel says whose they are, and edits reach the window as ``memberDirectionEdited(mode, instruction)`` (the
+instruction once the typing pauses). A line's own ``{direction}`` in the script wins over the member's.
 
 Presets stay what they say: picking one fills the instruction box, and typing there makes the text a custom
 instruction (the preset is deselected, never changed). A custom instruction can be kept as one of the user's own
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
@@ -22,6 +26,7 @@ from ..resources import Preset, icon_path
 from .tag_palette import TagPalette
 
 MAX_SEED = 2**31 - 1
+EDIT_SETTLE_MS = 400  # an instruction being typed reaches the cast member when the typing pauses
 MY_PRESETS = "My presets"
 
 
@@ -29,6 +34,7 @@ class DirectionPanel(QGroupBox):
     tagChosen = Signal(str, str)  # noqa: N815 - forwarded from the palette to the narration editor
     myPresetsChanged = Signal(object)  # dict[str, str]: the user's presets, name -> instruction  # noqa: N815
     changed = Signal()
+    memberDirectionEdited = Signal(str, str)  # mode, instruction: the user changed the member's direction  # noqa: N815
 
     def __init__(self, presets: dict[str, list[Preset]], tags: list[tuple[str, str, str | None]],
                  my_presets: dict[str, str] | None = None, parent: QWidget | None = None) -> None:
@@ -37,6 +43,12 @@ class DirectionPanel(QGroupBox):
         self.my_presets = dict(my_presets or {})
         self._chosen: Preset | None = None  # the preset the instruction box shows unchanged
         self._filling = False
+        self._showing = False  # show_member is filling the boxes: not an edit
+        self.member = ""
+        self._edit_timer = QTimer(self)
+        self._edit_timer.setSingleShot(True)
+        self._edit_timer.setInterval(EDIT_SETTLE_MS)
+        self._edit_timer.timeout.connect(self._member_edited)
 
         self.mode_group = QButtonGroup(self)
         self.mode_buttons: dict[str, QToolButton] = {}
@@ -134,7 +146,7 @@ class DirectionPanel(QGroupBox):
         preset_actions.addWidget(self.preset_state, 1)
         preset_actions.addWidget(self.save_preset_button)
         preset_actions.addWidget(self.delete_preset_button)
-        tags_label = QLabel("Tags (insert into the narration)")
+        tags_label = QLabel("Tags (insert into the script)")
         tags_label.setObjectName("sectionLabel")
         # One grid for the numbers, so the labels, the boxes and the buttons line up.
         numbers = QGridLayout()
@@ -151,7 +163,7 @@ class DirectionPanel(QGroupBox):
         numbers.setColumnStretch(1, 1)
 
         layout = QVBoxLayout(self)
-        layout.setSpacing(6)
+        layout.setSpacing(4)  # the column shares a small screen's height with the cast (issue 13: 1280x800)
         layout.addLayout(mode_row)
         layout.addLayout(preset_row)
         layout.addWidget(self.preset_list)
@@ -241,6 +253,7 @@ class DirectionPanel(QGroupBox):
         self.set_mode("instruct")
         self._update_preset_state()
         self.changed.emit()
+        self._edited(at_once=True)
 
     def _instruction_edited(self) -> None:
         if not self._filling and self._chosen is not None and \
@@ -249,6 +262,8 @@ class DirectionPanel(QGroupBox):
             self._select_chosen()
         self._update_preset_state()
         self.changed.emit()
+        if not self._filling:
+            self._edited(at_once=False)
 
     def _update_preset_state(self) -> None:
         text = self.instruction.toPlainText().strip()
@@ -298,3 +313,38 @@ class DirectionPanel(QGroupBox):
             widget.setEnabled(instruct)
         self._update_preset_state()
         self.changed.emit()
+        self._edited(at_once=True)
+
+    # ---- whose direction -------------------------------------------------------------------------
+    def show_member(self, name: str, mode: str, instruction: str) -> None:
+        """Show (not edit) cast member ``name``'s default direction."""
+        self._edit_timer.stop()
+        self.member = name
+        self.setTitle(f"Direction · {name}" if name else "Direction")
+        self._showing = True
+        try:
+            self.set_mode(mode)
+            if instruction != self.instruction.toPlainText():
+                self._chosen = None
+                self.instruction.setPlainText(instruction)
+                self._select_chosen()
+        finally:
+            self._showing = False
+
+    def _edited(self, at_once: bool) -> None:
+        if self._showing or not self.member:
+            return
+        if at_once:
+            self._member_edited()
+        else:
+            self._edit_timer.start()
+
+    def flush(self) -> None:
+        """Hand an instruction still being typed to the member now (before generating)."""
+        if self._edit_timer.isActive():
+            self._member_edited()
+
+    def _member_edited(self) -> None:
+        self._edit_timer.stop()
+        instruction = self.instruction.toPlainText().strip() if self.mode == "instruct" else ""
+        self.memberDirectionEdited.emit(self.mode, instruction)

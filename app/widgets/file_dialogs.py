@@ -19,7 +19,8 @@ class FileKind(str, enum.Enum):
     REFERENCE = "reference"  # reference clips to import
     VOICE = "voice"  # voice files (import/export)
     EXPORT = "export"  # exported audio
-    TEXT = "text"  # narration texts
+    TEXT = "text"  # scripts (plain text or Markdown)
+    PROJECT = "project"  # .timbre projects
     MODEL = "model"  # model folders
 
 

@@ -1,5 +1,6 @@
-""""Verify model" off the GUI thread: engine.hub.verify_model re-hashes every file of a model folder (a few
-seconds for the 3 GB model); this thread runs it and reports progress and the outcome as signals."""
+""""Verify model" off the GUI thread: the engine re-hashes every file of a model folder against its download's
+checksums (a few seconds for the 3 GB model, ``engine_bridge.verify_model``); this thread runs it and reports
+progress and the outcome as signals."""
 from __future__ import annotations
 
 import logging
@@ -7,8 +8,9 @@ import time
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine import CancelToken, TimbreError
-from engine.errors import Cancelled
+from engine import Cancelled, CancelToken, TimbreError
+
+from .. import engine_bridge as bridge
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,8 @@ class VerifyWorker(QObject):
 
     @Slot(str)
     def run(self, folder: str) -> None:
-        from engine.hub import verify_model
-
         try:
-            report = verify_model(folder, cancel=self._token, progress=self._progress)
+            report = bridge.verify_model(folder, self._token, self._progress)
         except Cancelled:
             self.finished.emit(False, "Verification cancelled.")
         except TimbreError as error:

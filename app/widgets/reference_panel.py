@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from engine import TimbreError
 
 from .. import engine_bridge as bridge
+from ..clips import Clip, VoiceRequest
 from ..audio import devices
 from ..audio.recorder import MAX_SECONDS, Recorder
 from .file_dialogs import FileDialogs, FileKind
@@ -35,9 +36,9 @@ NO_CLIP_TEXT = "No reference yet. Record 3–10 seconds of clear speech, or impo
 
 
 class ReferencePanel(QGroupBox):
-    playRequested = Signal(object, int)  # audio, sample rate  # noqa: N815
+    playRequested = Signal(object)  # Clip  # noqa: N815
     stopRequested = Signal()  # noqa: N815
-    saveVoiceRequested = Signal(str, object, int, str)  # name, audio, rate, transcript  # noqa: N815
+    saveVoiceRequested = Signal(object)  # VoiceRequest  # noqa: N815
     errorRaised = Signal(str, str)  # title, message  # noqa: N815
     referenceChanged = Signal()  # noqa: N815
 
@@ -338,7 +339,7 @@ class ReferencePanel(QGroupBox):
         if self._playing:
             self.stopRequested.emit()
         elif len(self.audio):
-            self.playRequested.emit(self.trimmed(), self.sample_rate)
+            self.playRequested.emit(Clip(self.trimmed(), self.sample_rate))
 
     def set_playing(self, playing: bool) -> None:
         """The trimmed clip is playing (Play becomes Stop) or not."""
@@ -364,7 +365,8 @@ class ReferencePanel(QGroupBox):
             self.errorRaised.emit("Name the voice", "Type a name for the voice, then press Save voice.")
             self.name_edit.setFocus()
             return
-        self.saveVoiceRequested.emit(name, self.trimmed(), self.sample_rate, self.transcript.toPlainText().strip())
+        self.saveVoiceRequested.emit(VoiceRequest(name, Clip(self.trimmed(), self.sample_rate),
+                                                  self.transcript.toPlainText().strip()))
 
     def _update_enabled(self) -> None:
         has = bool(len(self.audio)) and not self.is_recording

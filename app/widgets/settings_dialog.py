@@ -1,11 +1,12 @@
-"""Preferences: audio devices, output folder and format, pause between sentences, theme."""
+"""Preferences: audio devices, export folder, take checks (check every take, best of N retakes), theme."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
     QSpinBox, QWidget,
 )
 
+from .. import engine_bridge as bridge
 from ..audio import devices
 from ..settings import Settings
 from .file_dialogs import FileDialogs, FileKind
@@ -35,15 +36,17 @@ class SettingsDialog(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(browse)
-        self.format_combo = QComboBox()
-        self.format_combo.addItem("WAV 24 kHz, 16-bit PCM", False)
-        self.format_combo.addItem("WAV 24 kHz, 32-bit float", True)
-        self.format_combo.setCurrentIndex(1 if settings.export_float else 0)
-        self.pause_spin = QSpinBox()
-        self.pause_spin.setRange(0, 5000)
-        self.pause_spin.setSingleStep(50)
-        self.pause_spin.setSuffix(" ms")
-        self.pause_spin.setValue(settings.sentence_pause_ms)
+        self.check_box = QCheckBox("Check every new take")
+        self.check_box.setToolTip("Listen to each take for missing words, long silences, a cut end, another voice "
+                                  "and noise, off the GUI thread (pip install 'timbre[checks]' for every check)")
+        self.check_box.setChecked(settings.check_takes)
+        self.best_of_spin = QSpinBox()
+        self.best_of_spin.setRange(2, bridge.best_of_limit())
+        self.best_of_spin.setValue(min(max(2, settings.best_of), bridge.best_of_limit()))
+        self.best_of_spin.setPrefix("best of ")
+        self.best_of_spin.setSuffix(" takes")
+        self.best_of_spin.setToolTip("“Retake failed lines” makes up to this many takes per line and stops at the "
+                                     "first that passes its checks (else it keeps the best)")
         self.theme_combo = QComboBox()
         self.theme_combo.addItems(["dark", "light"])
         self.theme_combo.setCurrentText(settings.theme)
@@ -51,8 +54,8 @@ class SettingsDialog(QDialog):
         form.addRow("Output device", self.output_combo)
         form.addRow("Input device", self.input_combo)
         form.addRow("Export folder", folder_row)
-        form.addRow("Export format", self.format_combo)
-        form.addRow("Pause between sentences", self.pause_spin)
+        form.addRow("Take checks", self.check_box)
+        form.addRow("Retakes", self.best_of_spin)
         form.addRow("Theme", self.theme_combo)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -75,6 +78,6 @@ class SettingsDialog(QDialog):
         s.output_device = self.output_combo.currentData()
         s.input_device = self.input_combo.currentData()
         s.output_dir = self.folder_edit.text().strip()
-        s.export_float = bool(self.format_combo.currentData())
-        s.sentence_pause_ms = int(self.pause_spin.value())
+        s.check_takes = self.check_box.isChecked()
+        s.best_of = int(self.best_of_spin.value())
         s.theme = self.theme_combo.currentText()

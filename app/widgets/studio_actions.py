@@ -21,7 +21,7 @@ Shortcut = str | QKeySequence.StandardKey | None
 class Entry:
     menu: str  # "&File"; "" for a separator
     text: str = ""
-    run: Callable[[], object] | QAbstractButton | None = None  # a button: the action clicks it
+    run: Callable[[], object] | QAbstractButton | QMenu | QAction | None = None  # a button: the action clicks it
     shortcut: Shortcut = None
 
 
@@ -34,7 +34,10 @@ def install(window: QMainWindow, entries: list[Entry]) -> dict[str, QAction]:
         if not entry.text:
             menu.addSeparator()
             continue
-        action = QAction(entry.text, window)
+        if isinstance(entry.run, QMenu):  # a submenu (File ▸ Open Recent)
+            menu.addMenu(entry.run)
+            continue
+        action = entry.run if isinstance(entry.run, QAction) else QAction(entry.text, window)
         if entry.shortcut is not None:
             action.setShortcut(QKeySequence(entry.shortcut))
         if isinstance(entry.run, QAbstractButton):
@@ -43,7 +46,7 @@ def install(window: QMainWindow, entries: list[Entry]) -> dict[str, QAction]:
             if entry.shortcut is not None:
                 keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
                 button.setToolTip(f"{button.toolTip()} — {keys}" if button.toolTip() else keys)
-        elif entry.run is not None:
+        elif entry.run is not None and not isinstance(entry.run, QAction):
             run = entry.run
             action.triggered.connect(lambda _=False, r=run: r())
         menu.addAction(action)

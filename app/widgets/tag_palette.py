@@ -3,7 +3,7 @@ equal cells, and tags that wrap the selected words on a row of their own (their 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 COLUMNS = 3
@@ -40,6 +40,15 @@ class TagPalette(QWidget):
         for column in range(COLUMNS):
             self._grid.setColumnMinimumWidth(column, widest)
         super().showEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        # A width the columns cannot share evenly would leave cells a pixel apart (103, 104, 103): every sound
+        # button gets the smallest share (a maximum, not a fixed width, so the palette can still narrow).
+        spacing = self._grid.horizontalSpacing()
+        share = (event.size().width() - spacing * (COLUMNS - 1)) // COLUMNS
+        for button in self._singles:
+            button.setMaximumWidth(max(share, button.minimumSizeHint().width()))
+        super().resizeEvent(event)
 
     def _button(self, token: str, label: str, close: str) -> QToolButton:
         button = QToolButton()

@@ -1,6 +1,6 @@
-"""The line above the narration that says what the studio needs or does next: a model to get, a voice to pick,
-the voice it narrates with, and, while takes exist, that this voice is locked and what to do about it. When there
-is something to do it has a button for it."""
+"""The line above the script that says what the studio needs or does next: a model to get, cast members without a
+voice, problems in the script, stale lines to make again, or that the project is ready. When there is something to
+do it has a button for it."""
 from __future__ import annotations
 
 import enum
@@ -15,35 +15,47 @@ class Banner(str, enum.Enum):
     MODEL_NEEDED = "model_needed"
     MODEL_LOADING = "model_loading"
     MODEL_FAILED = "model_failed"
-    NO_VOICE = "no_voice"
-    VOICE = "voice"
-    LOCKED = "locked"  # takes exist: they were all made with this voice
+    NO_VOICE = "no_voice"  # cast members the script speaks with have no voice
+    PROBLEMS = "problems"  # the script has problems (underlined in the editor)
+    STALE = "stale"  # lines whose take was made for another voice, text or direction
+    READY = "ready"
 
 
 @dataclass(frozen=True)
 class BannerState:
     kind: Banner
-    voice: str = ""
-    takes: int = 0
+    names: tuple[str, ...] = ()  # NO_VOICE: who needs a voice
+    count: int = 0  # PROBLEMS: problems; STALE: stale lines; READY: lines with a take
+    total: int = 0  # READY: lines
+    failed: int = 0  # READY: lines whose take failed its checks
 
 
-ACTIONS = {Banner.MODEL_NEEDED: "Get a model…", Banner.MODEL_FAILED: "Open Models…",
-           Banner.LOCKED: "Clear takes…"}
+ACTIONS = {Banner.MODEL_NEEDED: "Get a model…", Banner.MODEL_FAILED: "Open Models…", Banner.STALE: "Generate stale"}
+
+
+def _names(names: tuple[str, ...]) -> str:
+    bold = [f"<b>{escape(n, quote=False)}</b>" for n in names]
+    return bold[0] if len(bold) == 1 else ", ".join(bold[:-1]) + " and " + bold[-1]
 
 
 def banner_html(state: BannerState) -> str:
-    voice = f"<b>{escape(state.voice, quote=False)}</b>"
-    takes = f"{state.takes} take{'s' if state.takes != 1 else ''} of this narration " \
-        f"{'was' if state.takes == 1 else 'were'}"
+    n = state.count
     return {
         Banner.MODEL_NEEDED: "<b>A speech model is needed</b> before Timbre can speak: download CosyVoice2-0.5B "
                              "once, or pick the folder that holds it.",
-        Banner.MODEL_LOADING: "Loading the model… Meanwhile you can prepare a voice and the text.",
+        Banner.MODEL_LOADING: "Loading the model… Meanwhile you can prepare the voices, the cast and the script.",
         Banner.MODEL_FAILED: "<b>The model could not be loaded.</b> Check its folder and the device in Models.",
-        Banner.NO_VOICE: "Pick a voice in Voices, or save one from a reference clip.",
-        Banner.VOICE: f"Narrating with {voice}.",
-        Banner.LOCKED: f"Narrating with {voice} — <b>locked</b>: the {takes} made with it. "
-                       "Picking another voice asks whether to keep the takes or clear them.",
+        Banner.NO_VOICE: f"{_names(state.names) if state.names else 'The narrator'} "
+                         f"{'needs' if len(state.names) <= 1 else 'need'} a voice: choose one in the Cast "
+                         "(save one from a reference clip first if there is none).",
+        Banner.PROBLEMS: f"The script has {n} problem{'s' if n != 1 else ''} (underlined): fix "
+                         f"{'it' if n == 1 else 'them'} before generating.",
+        Banner.STALE: f"{n} line{'s are' if n != 1 else ' is'} <b>stale</b>: {'their takes were' if n != 1 else 'its take was'}"
+                      " made with another voice, text or direction (kept; generate again when you like).",
+        Banner.READY: (f"{state.count} of {state.total} lines have a take" + (
+            f"; {state.failed} failed {'their' if state.failed != 1 else 'its'} checks (“Only failed” shows them, "
+            "“Retake failed lines” tries again)." if state.failed else ".")) if state.total else
+                      "Write the script below: each sentence becomes a line with its own takes.",
     }[state.kind]
 
 
@@ -53,9 +65,9 @@ class VoiceBanner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("voiceBanner")
-        self.state = BannerState(Banner.NO_VOICE)
+        self.state = BannerState(Banner.READY)
         self.label = QLabel()
-        self.label.setWordWrap(True)  # never wider than the column: a long voice name wraps
+        self.label.setWordWrap(True)  # never wider than the column: long names wrap
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.button = QPushButton()
         self.button.setObjectName("compactButton")

@@ -23,6 +23,7 @@ VOICE_FILTER = "Timbre voice (*.safetensors)"
 
 class VoiceLibraryPanel(QGroupBox):
     voiceSelected = Signal(str)  # noqa: N815 - "" when none
+    listChanged = Signal()  # noqa: N815 - voices saved, renamed, deleted or imported (the cast offers them)
     errorRaised = Signal(str, str)  # noqa: N815
 
     def __init__(self, library: Any, dialogs: FileDialogs | None = None, parent: QWidget | None = None) -> None:
@@ -87,6 +88,7 @@ class VoiceLibraryPanel(QGroupBox):
         self.list.blockSignals(False)
         self.select(select or "")
         self._update_enabled()
+        self.listChanged.emit()
 
     def select(self, name: str) -> bool:
         for i in range(self.list.count()):

@@ -151,7 +151,8 @@ class WaveformView(QWidget):
             painter.setBrush(QColor("#f2c14e"))
             painter.drawRect(QRectF(x - 4, 0, 8, 10))
         painter.setPen(palette.text().color())
-        painter.drawText(rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+        # Centred between the handles' grips (in the right corner it sat on the end handle of an untrimmed clip).
+        painter.drawText(rect.adjusted(14, 4, -14, -4), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                          f"{start:.2f}–{end:.2f} s of {self.duration:.2f} s")
 
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001

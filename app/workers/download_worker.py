@@ -31,9 +31,9 @@ class DownloadWorker(QObject):
 
     @Slot(str, str)
     def run(self, repo_id: str, local_dir: str) -> None:
-        from engine import hub
+        from .. import engine_bridge as bridge
 
-        def on_progress(p: hub.DownloadProgress) -> None:
+        def on_progress(p) -> None:  # engine.DownloadProgress
             now = time.monotonic()
             # The hub reports every block; 10 updates a second is plenty for a progress bar.
             if now - self._last_emit >= 0.1 or p.bytes_done >= p.bytes_total:
@@ -41,8 +41,7 @@ class DownloadWorker(QObject):
                 self.progress.emit(p.bytes_done, p.bytes_total, p.files_done, p.files_total, p.current_file)
 
         try:
-            path = hub.download_model(repo_id, local_dir=local_dir or None, progress=on_progress,
-                                      cancel=self._token)
+            path = bridge.download_model(repo_id, local_dir or None, on_progress, self._token)
         except Cancelled:
             self.cancelled.emit()
             return

@@ -1,14 +1,15 @@
-"""The engine's home: one QObject on its own QThread that owns the Engine and iterates its generator.
+"""The engine's home: one QObject on its own QThread that owns the Engine and makes every take.
 
 The GUI never touches the engine: it sends requests through :class:`EngineThread`'s signals (queued into the
-worker thread) and gets results back as signals carrying small frozen values (queued into the GUI thread).
-While a generation runs the worker's event loop is busy iterating, so cancellation does not go through the
-queue: :meth:`EngineThread.cancel` sets the job's thread-safe token directly and the engine stops between
-steps; the worker then closes the engine's generator, which stops its threads.
+worker thread) and gets results back as signals carrying small frozen values (queued into the GUI thread): a job
+makes takes of project lines (engine ``LineJob`` values, one take each or best-of-N with the take checks), a
+request converts a performed reading into a take or speaks one word. While a job runs the worker's event loop is
+busy, so cancellation does not go through the queue: :meth:`EngineThread.cancel` sets the job's thread-safe token
+directly and the engine stops between steps (its generator is closed as the take is abandoned, which stops its
+threads).
 """
 from __future__ import annotations
 
-import contextlib
 import enum
 import itertools
 import logging
@@ -32,24 +33,37 @@ NO_MODEL = "No model is loaded. Open Tools → Models… and download or pick on
 
 
 @dataclass(frozen=True)
-class JobItem:
-    """One sentence of a job: its index in the narration, its normalised pieces, its seed."""
+class SynthesisJob:
+    """Make takes of ``lines`` (engine LineJob values, each with its seed): one take each, or with ``best_of`` > 1
+    up to that many per line until one passes its checks (``checker``)."""
 
-    index: int
-    pieces: tuple[str, ...]
-    seed: int
+    job_id: int
+    lines: tuple[Any, ...]
+    cancel: CancelToken  # set from the GUI thread
+    best_of: int = 1
+    checker: Any = None
 
 
 @dataclass(frozen=True)
-class SynthesisJob:
-    """Generate ``items`` with one voice and one direction (its seed is each item's)."""
+class ConvertRequest:
+    """A performed line: the creator's reading (float32 mono at ``sample_rate``) re-voiced for ``line``."""
 
-    job_id: int
-    items: tuple[JobItem, ...]
+    request_id: int
+    line: Any  # LineJob
+    audio: np.ndarray
+    sample_rate: int
+    cancel: CancelToken
+
+
+@dataclass(frozen=True)
+class WordRequest:
+    """"Hear this word": ``word`` respelled by ``lexicon`` and spoken alone in ``voice``."""
+
+    request_id: int
+    word: str
     voice: Any
-    voice_name: str
-    direction: bridge.Direction
-    cancel: CancelToken  # set from the GUI thread
+    lexicon: Any
+    cancel: CancelToken
 
 
 # ---- what the worker reports (each signal carries one of these) ------------------------------------
@@ -57,7 +71,6 @@ class SynthesisJob:
 class EngineReady:
     summary: str  # "cpu · fp32"
     model: str  # "CosyVoice 2"
-    splitter: bridge.SentenceSplitter  # built here, off the GUI thread (it takes seconds)
 
 
 class LoadProblem(str, enum.Enum):
@@ -82,25 +95,45 @@ class VoiceResult:
 
 
 @dataclass(frozen=True)
-class SentenceStarted:
+class LineStarted:
     job_id: int
-    index: int
+    line_id: str
 
 
 @dataclass(frozen=True)
 class ChunkReady:
     job_id: int
-    index: int
+    line_id: str
     samples: np.ndarray  # float32 mono, OUTPUT_RATE
     rtf: float  # compute seconds per second of audio so far in this job
 
 
 @dataclass(frozen=True)
-class SentenceFinished:
+class TakeMade:
+    """A take of a line (an engine project Take: its info and audio); best-of makes several per line."""
+
     job_id: int
-    index: int
-    audio: np.ndarray  # the whole sentence
-    seed: int
+    take: Any
+
+
+@dataclass(frozen=True)
+class LineFinished:
+    """Every take of the line is made; ``chosen`` is the take the line should use (best-of's pick)."""
+
+    job_id: int
+    line_id: str
+    chosen: str
+    tries: int = 1
+
+
+@dataclass(frozen=True)
+class RequestDone:
+    """A conversion (``take``) or a spoken word (``audio``) is ready, or ``error`` says why not."""
+
+    request_id: int
+    take: Any = None
+    audio: np.ndarray | None = None
+    error: str = ""
 
 
 class Outcome(str, enum.Enum):
@@ -141,10 +174,12 @@ class SynthesisWorker(QObject):
     engineReady = Signal(object)  # EngineReady  # noqa: N815
     engineFailed = Signal(object)  # EngineFailed  # noqa: N815
     voiceDone = Signal(object)  # VoiceResult  # noqa: N815
-    sentenceStarted = Signal(object)  # SentenceStarted  # noqa: N815
+    lineStarted = Signal(object)  # LineStarted  # noqa: N815
     chunkReady = Signal(object)  # ChunkReady  # noqa: N815
-    sentenceFinished = Signal(object)  # SentenceFinished  # noqa: N815
+    takeMade = Signal(object)  # TakeMade  # noqa: N815
+    lineFinished = Signal(object)  # LineFinished  # noqa: N815
     jobEnded = Signal(object)  # JobEnded  # noqa: N815
+    requestDone = Signal(object)  # RequestDone  # noqa: N815
 
     def __init__(self) -> None:
         super().__init__()
@@ -163,26 +198,25 @@ class SynthesisWorker(QObject):
             return
         try:
             loaded = bridge.load_engine(model_dir, device, precision)
-            splitter = bridge.SentenceSplitter(model_dir)
         except Exception as error:  # noqa: BLE001 - every failure must reach the user, not kill the thread
             self._failed(error)
             return
         self.engine = loaded
-        # The text frontend's first use imports its number speller (inflect: typeguard re-compiles its source,
-        # seconds). That runs on a daemon thread of its own: this thread stays free to stop when the app closes
-        # (a Ctrl+C waits for nothing that cannot be interrupted), and the GUI hears "ready" once it is done.
-        threading.Thread(target=self._warm_up, args=(self._loads, loaded, splitter), name="timbre-warm-up",
+        # The text frontend's first use builds the normaliser's grammars (seconds). That runs on a daemon thread of
+        # its own: this thread stays free to stop when the app closes (a Ctrl+C waits for nothing that cannot be
+        # interrupted), and the GUI hears "ready" once it is done, so the first take does not pay for it.
+        threading.Thread(target=self._warm_up, args=(self._loads, loaded), name="timbre-warm-up",
                          daemon=True).start()
 
-    def _warm_up(self, load: int, loaded: Any, splitter: bridge.SentenceSplitter) -> None:
+    def _warm_up(self, load: int, loaded: Any) -> None:
         try:
-            splitter.warm_up()
+            bridge.warm_up(loaded)
         except Exception as error:  # noqa: BLE001 - see load
             if load == self._loads:
                 self._failed(error)
             return
         if load == self._loads:  # not replaced by another load meanwhile
-            self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), bridge.model_name(loaded), splitter))
+            self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), bridge.model_name(loaded)))
 
     def _failed(self, error: Exception) -> None:
         log.error("engine load failed: %s", "".join(traceback.format_exception(error)))
@@ -210,10 +244,13 @@ class SynthesisWorker(QObject):
             return
         clock = _JobClock()
         try:
-            for item in job.items:
+            for line in job.lines:
                 job.cancel.raise_if_cancelled("Generation")
-                self.sentenceStarted.emit(SentenceStarted(job.job_id, item.index))
-                self._sentence(job, item, clock)
+                self.lineStarted.emit(LineStarted(job.job_id, line.line_id))
+                if job.best_of > 1:
+                    self._best_of(job, line, clock)
+                else:
+                    self._one_take(job, line, clock)
         except Cancelled:
             self.jobEnded.emit(JobEnded(job.job_id, Outcome.CANCELLED))
             return
@@ -223,19 +260,46 @@ class SynthesisWorker(QObject):
             return
         self.jobEnded.emit(JobEnded(job.job_id, Outcome.FINISHED, clock.stats()))
 
-    def _sentence(self, job: SynthesisJob, item: JobItem, clock: "_JobClock") -> None:
-        direction = bridge.Direction(job.direction.mode, job.direction.instruction, job.direction.speed, item.seed,
-                                     job.direction.streaming)
-        pieces: list[np.ndarray] = []
-        # closing(): on a cancel or an error the engine's generator is closed here, which stops its threads.
-        with contextlib.closing(bridge.synthesize(self.engine, item.pieces, job.voice, direction, job.cancel)) as gen:
-            for chunk in gen:
-                job.cancel.raise_if_cancelled("Generation")
-                clock.add(len(chunk.samples) / chunk.sample_rate)
-                pieces.append(chunk.samples)
-                self.chunkReady.emit(ChunkReady(job.job_id, item.index, chunk.samples, clock.rtf()))
-        full = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-        self.sentenceFinished.emit(SentenceFinished(job.job_id, item.index, full, item.seed))
+    def _one_take(self, job: SynthesisJob, line: Any, clock: "_JobClock") -> None:
+        def chunk(samples: np.ndarray, _is_last: bool) -> None:
+            job.cancel.raise_if_cancelled("Generation")
+            clock.add(len(samples) / bridge.OUTPUT_RATE)
+            self.chunkReady.emit(ChunkReady(job.job_id, line.line_id, samples, clock.rtf()))
+
+        take = bridge.synthesize_line(self.engine, line, job.cancel, chunk)
+        self.takeMade.emit(TakeMade(job.job_id, take))
+        self.lineFinished.emit(LineFinished(job.job_id, line.line_id, take.info.id))
+
+    def _best_of(self, job: SynthesisJob, line: Any, clock: "_JobClock") -> None:
+        def made(take: Any) -> None:
+            clock.add(take.info.duration_s)
+            self.takeMade.emit(TakeMade(job.job_id, take))
+
+        takes, chosen = bridge.best_of_line(self.engine, line, job.best_of, job.checker, job.cancel, made)
+        self.lineFinished.emit(LineFinished(job.job_id, line.line_id, takes[chosen].info.id, len(takes)))
+
+    @Slot(object)
+    def convert(self, request: ConvertRequest) -> None:
+        self._request(request.request_id, lambda: RequestDone(request.request_id, take=bridge.convert_line(
+            self.engine, request.line, request.audio, request.sample_rate, request.cancel)))
+
+    @Slot(object)
+    def hear(self, request: WordRequest) -> None:
+        self._request(request.request_id, lambda: RequestDone(request.request_id, audio=bridge.hear_word(
+            self.engine, request.word, request.voice, request.lexicon, request.cancel)))
+
+    def _request(self, request_id: int, run) -> None:
+        if self.engine is None:
+            self.requestDone.emit(RequestDone(request_id, error=NO_MODEL))
+            return
+        try:
+            done = run()
+        except Cancelled:
+            done = RequestDone(request_id, error="Cancelled.")
+        except Exception as error:  # noqa: BLE001 - see load
+            log.error("engine request failed: %s", traceback.format_exc())
+            done = RequestDone(request_id, error=user_message(error))
+        self.requestDone.emit(done)
 
 
 class _JobClock:
@@ -265,6 +329,8 @@ class EngineThread(QObject):
     _load = Signal(str, str, str)
     _make_voice = Signal(int, object, int, str, str)
     _run = Signal(object)
+    _convert = Signal(object)
+    _hear = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -275,33 +341,58 @@ class EngineThread(QObject):
         self._load.connect(self.worker.load)
         self._make_voice.connect(self.worker.make_voice)
         self._run.connect(self.worker.run_job)
+        self._convert.connect(self.worker.convert)
+        self._hear.connect(self.worker.hear)
         self.thread.start()
         self._token: CancelToken | None = None
-        self._voice_ids = itertools.count(1)
+        self._requests: dict[int, CancelToken] = {}  # one-off requests not answered yet
+        self._ids = itertools.count(1)
+        self.worker.requestDone.connect(self._request_done)  # a bound method: queued into the GUI thread
 
     def load(self, model_dir: str, device: str = "auto", precision: str = "auto") -> None:
         self._load.emit(model_dir, device, precision)
 
     def make_voice(self, audio: np.ndarray, sample_rate: int, transcript: str, name: str) -> int:
-        request_id = next(self._voice_ids)
+        request_id = next(self._ids)
         self._make_voice.emit(request_id, audio, sample_rate, transcript, name)
         return request_id
 
-    def submit(self, items: list[JobItem], voice: Any, voice_name: str, direction: bridge.Direction) -> int:
-        """Queue a generation; returns its job id. One job at a time: cancel the previous first."""
+    def submit(self, lines: list, *, best_of: int = 1, checker: Any = None) -> int:
+        """Queue takes of ``lines`` (LineJobs); returns the job id. One job at a time: cancel the previous first."""
         self.cancel()
         self._token = bridge.cancel_token()
-        job = SynthesisJob(next(_job_ids), tuple(items), voice, voice_name, direction, self._token)
+        job = SynthesisJob(next(_job_ids), tuple(lines), self._token, best_of, checker)
         self._run.emit(job)
         return job.job_id
+
+    def convert(self, line: Any, audio: np.ndarray, sample_rate: int) -> int:
+        """Queue a performed take of ``line`` from the creator's reading; answered by ``worker.requestDone``."""
+        request_id, token = self._request()
+        self._convert.emit(ConvertRequest(request_id, line, np.asarray(audio, np.float32), int(sample_rate), token))
+        return request_id
+
+    def hear(self, word: str, voice: Any, lexicon: Any) -> int:
+        request_id, token = self._request()
+        self._hear.emit(WordRequest(request_id, word, voice, lexicon, token))
+        return request_id
+
+    def _request(self) -> tuple[int, CancelToken]:
+        request_id, token = next(self._ids), bridge.cancel_token()
+        self._requests[request_id] = token
+        return request_id, token
+
+    def _request_done(self, done: RequestDone) -> None:
+        self._requests.pop(done.request_id, None)
 
     def cancel(self) -> None:
         if self._token is not None:
             self._token.cancel()
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Cancel, stop the thread's loop, and wait for it (closing the app)."""
+        """Cancel everything, stop the thread's loop, and wait for it (closing the app)."""
         self.cancel()
+        for token in self._requests.values():
+            token.cancel()
         self.thread.quit()
         ok = self.thread.wait(timeout_ms)
         if not ok:

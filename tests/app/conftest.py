@@ -77,6 +77,23 @@ def voice_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, p
     return library.export("Narrator", folder / "narrator.safetensors")
 
 
+@pytest.fixture(scope="session")
+def other_voice_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, parity_dir: Path) -> Path:
+    """Another voice (another stretch of the recording, another transcript): its takes are another voice's."""
+    import soundfile as sf
+
+    from engine import Engine, VoiceLibrary
+
+    audio, rate = sf.read(parity_dir / "wavs" / "prompt_en_22k.wav", dtype="float32")
+    engine = Engine.load(tiny_model_dir, device="cpu", precision="fp32", normalizer="none")
+    voice = engine.make_voice(audio[int(1.0 * rate):int(3.0 * rate)], "This is another voice.", name="Other",
+                              sample_rate=rate)
+    folder = tmp_path_factory.mktemp("other-voice")
+    library = VoiceLibrary(folder / "library")
+    library.save(voice)
+    return library.export("Other", folder / "other.safetensors")
+
+
 LOAD_MS = 120_000  # these only end a test that would otherwise hang; never a speed bound
 GEN_MS = 240_000
 
@@ -88,17 +105,21 @@ class Studio:
         self.qtbot, self.model, self.voices_dir = qtbot, tiny_model_dir, voices_dir
         self.windows: list = []
 
-    def window(self, settings=None, model: bool = True):
+    def window(self, settings=None, model: bool = True, voices_dir: Path | None = None):
         from app.application import create_main_window
         from app.settings import Settings
 
         settings = settings or Settings(model_dir=str(self.model) if model else "")
-        window = create_main_window(settings, voices_dir=self.voices_dir)
-        self.qtbot.addWidget(window)
+        window = create_main_window(settings, voices_dir=voices_dir or self.voices_dir)
+        # Not qtbot.addWidget: pytest-qt closes its widgets before the fixtures end, and a window with unsaved work
+        # would then ask its question into the next test; close() below shuts the window down first.
         window.show()
         self.qtbot.waitExposed(window)
         window.activateWindow()
-        self.qtbot.waitUntil(window.isActiveWindow)
+        from PySide6.QtWidgets import QApplication
+
+        # active, or showing a question of its own at start (the recovery of a crashed studio's work)
+        self.qtbot.waitUntil(lambda: window.isActiveWindow() or QApplication.activeModalWidget() is not None)
         self.windows.append(window)
         return window
 
@@ -110,8 +131,8 @@ class Studio:
         self.settled(window)
 
     def settled(self, window) -> None:
-        """Wait until the sentence list shows the editor's text (split on the text thread)."""
-        self.qtbot.waitUntil(lambda: window.narration_current, timeout=LOAD_MS)
+        """Wait until the line list shows the editor's text (parsed on the text thread)."""
+        self.qtbot.waitUntil(lambda: window.script_current, timeout=LOAD_MS)
 
     def click(self, widget, button=None) -> None:
         from PySide6.QtCore import QPoint, Qt
@@ -126,8 +147,15 @@ class Studio:
             self.qtbot.mouseClick(widget, button or Qt.MouseButton.LeftButton, pos=pos)
 
     def type(self, widget, text: str) -> None:
+        """Click into ``widget`` and type ``text`` key by key (a new line is the Return key)."""
+        from PySide6.QtCore import Qt
+
         self.click(widget)
-        self.qtbot.keyClicks(widget, text)
+        for i, line in enumerate(text.split("\n")):
+            if i:
+                self.qtbot.keyClick(widget, Qt.Key.Key_Return)
+            if line:
+                self.qtbot.keyClicks(widget, line)
 
     def modal(self, kind, timeout: int = 5000):
         """The window-modal dialog of ``kind`` that is open now."""
@@ -149,9 +177,82 @@ class Studio:
             owner.activateWindow()
             self.qtbot.waitUntil(owner.isActiveWindow)
 
+    def tab(self, window, text: str) -> None:
+        """Click the side column's tab that reads ``text`` ("Cast" or "Voices")."""
+        from PySide6.QtCore import Qt
+
+        bar = window.side.tabBar()
+        index = next((i for i in range(bar.count()) if bar.tabText(i) == text), -1)
+        assert index >= 0, f"{text!r} not in {[bar.tabText(i) for i in range(bar.count())]}"
+        self.qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+        assert window.side.currentIndex() == index
+
     def import_voice(self, window, voice_file: Path, name: str = "Narrator") -> None:
         window.library.import_file(voice_file, name=name)
         window.voices.refresh()
+
+    def choose(self, combo, text: str) -> None:
+        """Open a combo box and click the entry that reads ``text``."""
+        from PySide6.QtCore import Qt
+
+        index = combo.findText(text)
+        assert index >= 0, f"{text!r} not in {[combo.itemText(i) for i in range(combo.count())]}"
+        combo.showPopup()
+        view = combo.view()
+        self.qtbot.waitUntil(view.isVisible)
+        rect = view.visualRect(view.model().index(index, 0))
+        self.qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        self.qtbot.waitUntil(lambda: not view.isVisible())
+        assert combo.currentText() == text
+        owner = combo.window()  # the window system gives the window back its focus when the popup closes
+        owner.activateWindow()
+        self.qtbot.waitUntil(owner.isActiveWindow)
+
+    def cast_voice(self, window, member: str, voice: str) -> None:
+        """Pick ``voice`` for cast member ``member`` in the Cast panel."""
+        combo = window.cast.combo(member)
+        assert combo is not None, f"{member} is not in the cast {[r.name for r in window.cast_rows()]}"
+        self.choose(combo, voice)
+        member_now = window.document.member(member)
+        assert member_now is not None and member_now.voice is not None and member_now.voice.name == voice
+
+    def ready(self, window, voice_file: Path, script: str = "Good morning, sailor.", voice: str = "Narrator",
+              mode: str = "Cross-lingual"):
+        """The model loaded, ``voice`` in the library and the narrator's, its direction ``mode``, ``script`` typed."""
+        self.load(window)
+        self.import_voice(window, voice_file, voice)
+        self.cast_voice(window, "Narrator", voice)
+        self.click(window.direction.mode_buttons[{"Clone": "zero_shot", "Cross-lingual": "cross_lingual",
+                                                  "Instruct": "instruct"}[mode]])
+        self.type_script(window, script)
+        return window
+
+    def lines(self, window) -> list:
+        """What the line list shows: (speaker, line, take, check) per row."""
+        from app.widgets.line_list import COL_CHECK, COL_SPEAKER, COL_TAKE, COL_TEXT
+
+        model = window.lines.view.model()
+        return [tuple(model.index(r, c).data() for c in (COL_SPEAKER, COL_TEXT, COL_TAKE, COL_CHECK))
+                for r in range(model.rowCount())]
+
+    def click_line(self, window, row: int) -> None:
+        from PySide6.QtCore import Qt
+
+        from app.widgets.line_list import COL_TEXT
+
+        view = window.lines.view
+        rect = view.visualRect(view.model().index(row, COL_TEXT))
+        self.qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+    def click_take(self, window, number: int) -> None:
+        """Click take ``number`` (1-based) in the Takes panel."""
+        from PySide6.QtCore import Qt
+
+        tree = window.takes.tree
+        item = tree.topLevelItem(number - 1)
+        tree.scrollToItem(item)
+        self.qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualItemRect(item).center())
+        assert window.takes.current_take == item.data(0, Qt.ItemDataRole.UserRole)
 
     def select_voice(self, window, name: str) -> None:
         """Click the voice's row in the Voices list."""
@@ -162,7 +263,7 @@ class Studio:
         lst.scrollToItem(item)
         self.qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.visualItemRect(item).center())
 
-    def type_narration(self, window, text: str) -> None:
+    def type_script(self, window, text: str) -> None:
         self.type(window.editor, text)
         self.settled(window)
 
@@ -174,7 +275,19 @@ class Studio:
 
     def close(self) -> None:
         for window in self.windows:
-            window.shutdown()
+            close_window(window)
+
+
+def close_window(window) -> None:
+    """Shut a studio window down (which closes its dialogs: a message box left open would be the next test's active
+    window), close it and delete it now (processEvents alone never runs deferred deletes)."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.shutdown()
+    window.close()
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Every file the studio writes for the user gets the mode the user's umask asks for (issue 13, bug 12: exports,
-voices and autosave used to be 0600): exported WAVs, saved texts, the autosave, voices saved in the library and
-exported, and the settings, under two umasks."""
+voices and autosave used to be 0600): exported audio, saved projects, the project's autosave, voices saved in the
+library and exported, and the settings, under two umasks."""
 from __future__ import annotations
 
 import os
@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLineEdit
 
-from app import autosave
 from app.settings import config_dir
+from app.widgets.export_dialog import ExportDialog
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,18 @@ def save_a_voice(studio, window, reference_wav: Path, name: str) -> list[Path]:
     return [p for p in set(window.library.root.rglob("*")) - before if p.is_file()]
 
 
+def export_through_the_dialog(studio, window, path: Path) -> None:
+    """File ▸ Export…: the project's chosen takes to ``path``."""
+    window.actions["Export…"].trigger()
+    dialog = studio.modal(ExportDialog)
+    dialog.path_edit.clear()
+    studio.type(dialog.path_edit, str(path))
+    studio.qtbot.keyClick(dialog.path_edit, Qt.Key.Key_Tab)
+    with studio.qtbot.waitSignal(window.exported, timeout=240_000):
+        studio.click(dialog.export_button)
+    dialog.close()
+
+
 def test_user_files_get_the_umask_mode(studio, qtbot, umask, reference_wav: Path, tmp_path: Path) -> None:
     window = studio.window()
     studio.load(window)
@@ -58,21 +70,26 @@ def test_user_files_get_the_umask_mode(studio, qtbot, umask, reference_wav: Path
         umask(mask)
         out = tmp_path / f"umask-{mask:03o}"
         out.mkdir()
+        studio.tab(window, "Voices")
         written = save_a_voice(studio, window, reference_wav, f"Voice {mask:03o}")
-        studio.type_narration(window, "Good morning.")
-        assert studio.generate_all(window) == "finished", window.last_error
-        window.actions["Export narration…"].trigger()
-        save_through_dialog(studio, out / "narration.wav")
-        window.actions["Save text…"].trigger()
-        save_through_dialog(studio, out / "narration.txt")
         studio.click(window.voices.export_button)
         save_through_dialog(studio, out / "voice.safetensors")
-        studio.type(window.editor, " More.")  # the autosave follows a moment later
-        qtbot.waitUntil(lambda: autosave.autosave_path().is_file() and
-                        autosave.autosave_path().read_text(encoding="utf-8").endswith(" More."), timeout=10_000)
+        studio.tab(window, "Cast")
+        studio.cast_voice(window, "Narrator", f"Voice {mask:03o}")
+        studio.type_script(window, "Good morning.")
+        assert studio.generate_all(window) == "finished", window.last_error
+        export_through_the_dialog(studio, window, out / "narration.wav")
+        window.actions["Save as…"].trigger()
+        save_through_dialog(studio, out / "book.timbre")
+        studio.type(window.editor, " More.")  # the project's autosave follows a moment later
+        autosave = window.document.autosave_root / window.document.project.id
+        qtbot.waitUntil(lambda: (autosave / "project.json").is_file() and
+                        "More." in (autosave / "project.json").read_text(encoding="utf-8"), timeout=10_000)
         window.settings.save()
-        written += [out / "narration.wav", out / "narration.txt", out / "voice.safetensors",
-                    autosave.autosave_path(), config_dir() / "settings.json"]
-        assert len(written) >= 7  # the library adds a voice's metadata and tensors
+        written += [out / "narration.wav", out / "book.timbre", out / "voice.safetensors",
+                    config_dir() / "settings.json"]
+        written += [p for p in autosave.rglob("*") if p.is_file() and p.name != ".lock"]  # made once, at the first umask
+        assert len(written) >= 8  # the library adds a voice's metadata and tensors, the autosave its takes
         assert {str(p): oct(mode(p)) for p in written if mode(p) != expected} == {}
         window.editor.clear()
+        studio.settled(window)

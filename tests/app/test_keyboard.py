@@ -26,6 +26,8 @@ def test_ctrl_r_records_and_stops_every_time(studio, qtbot, input_device) -> Non
 def test_tab_leaves_the_text_boxes(studio, qtbot, box: str) -> None:
     window = studio.window(model=False)
     studio.click(window.direction.mode_buttons["instruct"])  # the instruction box is for instruct mode
+    if box == "transcript":
+        studio.tab(window, "Voices")  # the reference clip's transcript is on the side column's second tab
     widget = {"transcript": window.reference.transcript, "instruction": window.direction.instruction,
               "editor": window.editor}[box]
     studio.type(widget, "Hi")
@@ -41,9 +43,10 @@ def test_the_menus_show_the_shortcuts(studio) -> None:
     window = studio.window(model=False)
     shown = {a.text(): a.shortcut().toString() for menu in window.menuBar().findChildren(QMenu)
              for a in menu.actions() if a.text()}
-    for text, keys in {"Generate all": "Ctrl+Return", "Regenerate sentence": "Ctrl+Shift+Return", "Stop": "Esc",
-                       "Play / stop narration": "Ctrl+P", "Export narration…": "Ctrl+Shift+E",
-                       "Record / stop": "Ctrl+R", "Open text…": "Ctrl+O", "New seed": "Ctrl+D"}.items():
+    for text, keys in {"Generate all": "Ctrl+Return", "Generate line": "Ctrl+Shift+Return", "Stop": "Esc",
+                       "Play all / stop": "Ctrl+P", "Export…": "Ctrl+Shift+E", "Save": "Ctrl+S",
+                       "Record / stop": "Ctrl+R", "Open project…": "Ctrl+O", "New seed": "Ctrl+D",
+                       "Undo": "Ctrl+Z", "Redo": "Ctrl+Shift+Z"}.items():
         assert shown.get(text) == keys, (text, shown.get(text))
 
 
@@ -51,6 +54,7 @@ def test_shortcuts_work_from_inside_a_line_edit(studio, qtbot) -> None:
     """Export from the voice-name box (Ctrl+E was taken by line edits for "end of line" on X11: see
     test_x11_shortcuts.py for the real X11 key bindings) and New seed from the narration editor."""
     window = studio.window(model=False)
+    studio.tab(window, "Voices")
     studio.type(window.reference.name_edit, "Ann")
     errors = []
     window.errorShown.connect(lambda title, message: errors.append(title))
@@ -58,6 +62,7 @@ def test_shortcuts_work_from_inside_a_line_edit(studio, qtbot) -> None:
     assert errors == ["Nothing to export"]  # the export ran: there is nothing generated yet
     assert window.reference.name_edit.text() == "Ann"
     studio.answer(studio.modal(QMessageBox), "OK")
+    studio.tab(window, "Cast")
     seed = window.direction.seed.value()
     studio.type(window.editor, "Hello")
     qtbot.keyClick(window.editor, Qt.Key.Key_D, CTRL)

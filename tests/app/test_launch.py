@@ -110,7 +110,7 @@ def test_self_test_reports_the_first_error_not_its_symptom(tiny_model_dir: Path,
         text_frontend._wetext_normalizer.cache_clear()
     failure = capsys.readouterr().err.strip().splitlines()
     line = next(text for text in failure if text.startswith("self-test FAILED"))
-    assert line == ("self-test FAILED at step 2/6 (loading the model): "
+    assert line == ("self-test FAILED at step 2/7 (loading the model): "
                     "engine load failed: ModuleNotFoundError: import of wetext halted; None in sys.modules")
     assert "Nothing to say" not in "\n".join(failure)
 
@@ -123,7 +123,7 @@ def test_self_test_names_the_step_and_the_model_error(tmp_path: Path, output_dev
     assert run_self_test(str(empty)) == 1
     err = capsys.readouterr().err
     line = next(text for text in err.splitlines() if text.startswith("self-test FAILED"))
-    assert line.startswith("self-test FAILED at step 2/6 (loading the model): "
+    assert line.startswith("self-test FAILED at step 2/7 (loading the model): "
                            "engine load failed: ModelFolderError: Model folder ")
     assert "not-a-model" in line
 
@@ -206,15 +206,18 @@ def test_application_names_match_the_desktop_file(qapp) -> None:
     assert entry["Icon"] == DESKTOP_FILE_NAME
 
 
-@pytest.mark.skipif(not (sys.platform.startswith("linux") and shutil.which("xvfb-run") and shutil.which("xprop")),
-                    reason="needs X11 tools (xvfb-run, xprop)")
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and shutil.which("xvfb-run") and shutil.which("xprop")
+                                                        and shutil.which("xwininfo")),
+                    reason="needs X11 tools (xvfb-run, xprop, xwininfo)")
 def test_x11_window_class_is_the_desktop_files(tmp_path: Path) -> None:
     """The real `python -m app` on a virtual X server: its main window's WM_CLASS class is the desktop
     file's StartupWMClass, so the dock groups the window under the Timbre menu entry."""
     script = f"""
         {sys.executable} -m app & app=$!
         for _ in $(seq 300); do
-            xprop -name Timbre WM_CLASS 2>/dev/null && break
+            # the title names the open project ("Untitled — Timbre"): find the window by the end of its name
+            id=$(xwininfo -root -tree 2>/dev/null | grep -m1 'Timbre": ("' | awk '{{print $1}}')
+            [ -n "$id" ] && xprop -id "$id" WM_CLASS 2>/dev/null && break
             sleep 0.2
         done
         kill -INT $app

@@ -16,12 +16,12 @@ from app.settings import Settings
 pytestmark = pytest.mark.slow
 
 
-def test_an_empty_narration_says_it_has_no_sentences(studio) -> None:
+def test_an_empty_script_says_it_has_no_lines(studio) -> None:
     window = studio.window(model=False)
     studio.settled(window)
-    assert window.bar.progress.text() == "No sentences yet"
-    studio.type_narration(window, "One sentence.")
-    assert window.bar.progress.text() == "0 / 1 sentences"
+    assert window.bar.progress.text() == "No lines yet"
+    studio.type_script(window, "One sentence.")
+    assert window.bar.progress.text() == "0 / 1 lines ready"
 
 
 def choose_in_dialog(studio, path: Path) -> QFileDialog:
@@ -42,6 +42,7 @@ def test_file_dialogs_start_at_home_then_where_the_user_was(studio, qtbot, monke
     audio, rate = sf.read(reference_wav, dtype="float32")
     sf.write(clips / "voice.wav", audio, rate)
     window = studio.window(model=False)
+    studio.tab(window, "Voices")
     panel = window.reference
     studio.click(panel.import_button)
     dialog = studio.modal(QFileDialog)
@@ -56,6 +57,7 @@ def test_file_dialogs_start_at_home_then_where_the_user_was(studio, qtbot, monke
     dialog.reject()
     window.shutdown()
     again = studio.window(Settings.load())
+    studio.tab(again, "Voices")
     studio.click(again.reference.import_button)
     dialog = studio.modal(QFileDialog)
     assert Path(dialog.directory().absolutePath()) == clips  # remembered across a restart
@@ -64,6 +66,7 @@ def test_file_dialogs_start_at_home_then_where_the_user_was(studio, qtbot, monke
 
 def test_recording_replaces_the_previous_clip_on_screen(studio, qtbot, reference_wav: Path, input_device) -> None:
     window = studio.window(model=False)
+    studio.tab(window, "Voices")
     panel = window.reference
     assert panel.import_file(reference_wav)
     studio.type(panel.transcript, "What the old clip says.")
@@ -87,6 +90,7 @@ def drag(qtbot, widget, start_x: float, end_x: float) -> None:
 
 def test_trim_and_normalize_can_be_undone(studio, qtbot, reference_wav: Path) -> None:
     window = studio.window(model=False)
+    studio.tab(window, "Voices")
     panel = window.reference
     assert panel.import_file(reference_wav)
     original = panel.audio.copy()

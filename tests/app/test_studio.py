@@ -1,17 +1,19 @@
 """The real main window driven like a user, with the real engine on the tiny model and real
-PortAudio streams (a JACK dummy device in CI): record, import, analyse, save a voice, type text,
-pick a preset, insert a tag, stream a generation, stop mid-way, regenerate a sentence, export,
-close during generation, reopen."""
+PortAudio streams (a JACK dummy device in CI): record, import, analyse, save a voice, type a script,
+pick a preset, insert a tag, stream a generation, stop mid-way, a second take of a line, choose a take,
+export the project, save it, close during generation, reopen it."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
 
 from app.application import create_main_window
 from app.settings import Settings
+from app.widgets.export_dialog import ExportDialog
 
 pytestmark = pytest.mark.slow
 LOAD_MS = 120_000
@@ -25,14 +27,16 @@ def make_window(qtbot, tiny_model_dir: Path, app_dirs: Path):
     def make(settings: Settings | None = None):
         window = create_main_window(settings or Settings(model_dir=str(tiny_model_dir)),
                                     voices_dir=app_dirs / "voices")
-        qtbot.addWidget(window)
         window.show()
         windows.append(window)
         return window
 
     yield make
-    for window in windows:
-        window.shutdown()
+    for window in windows:  # shut down first: a window with unsaved work would ask before it closes
+        window.shutdown()  # closes its dialogs too: an unanswered message box would outlive the test
+        window.close()
+        window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def load_engine(qtbot, window) -> None:
@@ -87,89 +91,144 @@ def test_errors_reach_the_user_without_a_model(qtbot, make_window, monkeypatch) 
     assert "needs a speech model" in dialog.findChild(type(window.model_label), "introLabel").text()
     assert dialog.plan_label.text().startswith("cpu")
     dialog.reject()
+    window.close()  # the error's box goes with the window (it would be the next window's active one)
+    boxes = [w.windowTitle() for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    assert boxes == []
 
 
-def test_full_studio_session(qtbot, make_window, reference_wav: Path, output_device, app_dirs: Path) -> None:
-    window = make_window()
-    load_engine(qtbot, window)
-    save_voice(qtbot, window, reference_wav)
+def click_preset(studio, window, group: str, name: str) -> None:
+    direction = window.direction
+    studio.choose(direction.group_combo, group)
+    lst = direction.preset_list
+    item = next(lst.item(i) for i in range(lst.count()) if lst.item(i).text() == name)
+    qtbot = studio.qtbot
+    qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.visualItemRect(item).center())
 
-    # Type text, pick a preset (switches to Instruct), insert a tag around a selection.
-    window.editor.setPlainText("Good morning.")
-    assert window.direction.choose_preset("Emotion", "Happy")
-    assert window.direction.mode == "instruct"
-    assert "happily" in window.direction.instruction.toPlainText()
+
+def replace_text(studio, widget, text: str) -> None:
+    """Click into a box, Ctrl+A, type."""
+    studio.click(widget)
+    studio.qtbot.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    studio.qtbot.keyClicks(widget, text)
+
+
+def save_voice_by_hand(studio, window, reference_wav: Path, name: str) -> None:
+    """The Voices tab: import a clip, trim it by dragging, normalize, type the transcript and name, Save voice."""
+    studio.tab(window, "Voices")
+    panel = window.reference
+    assert panel.import_file(reference_wav)
+    view = panel.waveform
+    y = view.height() // 2
+    x = int(view.width() * 2.3 / view.duration)  # the end handle to 2.3 s: the tiny model's flow grows with it
+    studio.qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(view.width() - 1, y))
+    studio.qtbot.mouseMove(view, QPoint(x, y))
+    studio.qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    studio.click(panel.trim_button)
+    assert len(panel.audio) < 2.5 * panel.sample_rate
+    studio.click(panel.normalize_button)
+    studio.type(panel.transcript, "Hello, this is a test of my voice.")
+    replace_text(studio, panel.name_edit, name)
+    with studio.qtbot.waitSignal(window.voiceSaved, timeout=LOAD_MS) as saved:
+        studio.click(panel.save_button)
+    assert saved.args == [name] and name in window.library
+    studio.tab(window, "Cast")
+
+
+def test_full_studio_session(studio, qtbot, reference_wav: Path, output_device, tmp_path: Path) -> None:
+    window = studio.window()
+    studio.load(window)
+    save_voice_by_hand(studio, window, reference_wav, "Narrator")
+    assert window.cast_rows()[0].voice == "Narrator"  # the first voice narrates
+
+    # Type a line, pick a preset for the narrator (Instruct), put a tag around the first word.
+    studio.type_script(window, "Good morning.")
+    click_preset(studio, window, "Emotion", "Happy")
+    assert window.direction.mode == "instruct" and "happily" in window.document.member("Narrator").instruction
     cursor = window.editor.textCursor()
     cursor.setPosition(0)
-    cursor.setPosition(4, cursor.MoveMode.KeepAnchor)  # "Good"
+    cursor.setPosition(4, cursor.MoveMode.KeepAnchor)  # "Good", as a drag over it selects it
     window.editor.setTextCursor(cursor)
-    window.direction.palette_widget.buttons["<strong>"].click()
+    studio.click(window.direction.palette_widget.buttons["<strong>"])
     assert window.editor.toPlainText() == "<strong>Good</strong> morning."
-    window.editor.flush()
-    qtbot.waitUntil(lambda: window.narration_current, timeout=LOAD_MS)  # split on the text thread
-    assert len(window.narration.sentences) == 1
+    studio.settled(window)
+    assert [row[1] for row in studio.lines(window)] == ["<strong>Good</strong> morning."]
 
-    # Generate with streaming: chunks reach the real output stream.
-    window.direction.lock.setChecked(True)
-    window.direction.seed.setValue(11)
-    with qtbot.waitSignal(window.generationFinished, timeout=GEN_MS) as done:
-        assert window.generate_all()
-    assert done.args == ["finished"], window.last_error
-    take = window.narration.sentences[0].take
-    assert take is not None and take.seed == 11 and take.mode == "instruct" and len(take.audio) > 0
-    assert "happily" in take.instruction
+    # Lock the seed and generate: the take streams to the real output.
+    replace_text(studio, window.direction.seed, "11")
+    studio.click(window.direction.lock)
+    assert studio.generate_all(window) == "finished", window.last_error
+    first = window.document.rows()[0].takes[0]
+    assert first.seed == 11 and first.mode == "instruct" and "happily" in first.instruction
+    audio = window.document.take_audio(first.id)
     qtbot.waitUntil(lambda: window.player.stats.finished, timeout=30_000)
-    stats = window.player.stats
-    assert stats.queued_frames >= len(take.audio) and stats.played_frames == stats.queued_frames
+    assert window.player.stats.queued_frames >= len(audio) > 0
     assert window.bar.latency_label.text().startswith("first audio") and "ms" in window.bar.latency_label.text()
-    assert window.bar.rtf_label.text().startswith("RTF ")
-    assert window.bar.progress.value() == 1
+    assert window.bar.rtf_label.text().startswith("RTF ") and window.bar.progress.text() == "1 / 1 lines ready"
 
-    # Regenerate the sentence with a new seed and another instruction: a second take, voice locked.
-    window.direction.lock.setChecked(False)
-    window.direction.choose_preset("Role", "Robot")
-    window.sentences.select(0)
+    # Another direction and a new seed: Generate line makes a second take, chosen; choose the first again.
+    studio.click(window.direction.lock)
+    click_preset(studio, window, "Role", "Robot")
+    studio.click_line(window, 0)
     with qtbot.waitSignal(window.generationFinished, timeout=GEN_MS) as done:
-        window.sentences.generate_button.click()
+        studio.click(window.lines.generate_button)
     assert done.args == ["finished"], window.last_error
-    sentence = window.narration.sentences[0]
-    assert len(sentence.takes) == 2 and sentence.chosen == 1
-    assert sentence.takes[1].seed != 11 and "robot" in sentence.takes[1].instruction
-    assert {t.voice for t in sentence.takes} == {"Narrator"}
-    window.sentences.step_take(-1)
-    assert sentence.take is sentence.takes[0]
+    view = window.document.rows()[0]
+    assert len(view.takes) == 2 and view.chosen == view.takes[1].id
+    assert view.takes[1].seed != 11 and "robot" in view.takes[1].instruction.lower()
+    studio.click_take(window, 1)
+    studio.click(window.takes.choose_button)
+    assert window.document.rows()[0].chosen == first.id
 
-    # Export the narration and one sentence: 24 kHz WAVs, written atomically.
-    out = window.export_narration(app_dirs / "out" / "narration.wav")
-    assert out is not None and sf.info(str(out)).samplerate == 24000
-    assert sf.info(str(out)).frames == len(sentence.takes[0].audio)
-    one = window.export_sentence(0, app_dirs / "out" / "one.wav")
-    data, rate = sf.read(str(one), dtype="float32")
-    # 16-bit PCM: one quantisation step (a property of the format, not of the CPU)
-    assert rate == 24000 and np.allclose(data, np.clip(sentence.take.audio, -1, 1), atol=1 / 32768 * 1.01)
+    # Export the project's timeline (the chosen take) through File ▸ Export…: a 24 kHz WAV, the take's length.
+    out = tmp_path / "out" / "morning.wav"
+    out.parent.mkdir()
+    window.actions["Export…"].trigger()
+    dialog = studio.modal(ExportDialog)
+    assert dialog.path_edit.text().endswith("Untitled.wav")  # the project has no name yet
+    studio.click(dialog.browse_button)  # Choose…: where to, in a file dialog of its own
+    type_path(studio, out)
+    qtbot.waitUntil(lambda: dialog.path_edit.text() == str(out))
+    studio.modal(ExportDialog)
+    with qtbot.waitSignal(window.exported, timeout=GEN_MS):
+        studio.click(dialog.export_button)
+    info = sf.info(str(out))
+    assert info.samplerate == 24000 and info.frames == len(audio)  # one line, no padding without a preset
+    dialog.close()
 
-    # Stop mid-way: a longer text, stop as soon as the first chunk is out.
-    window.editor.setPlainText("Good morning. The storm has passed and the sea is quiet again today.")
-    window.editor.flush()
-    window.direction.set_mode("cross_lingual")
+    # Stop mid-way: a longer script, Stop as soon as the first chunk is out.
+    window.editor.selectAll()
+    qtbot.keyClicks(window.editor, "Good morning. The storm has passed and the sea is quiet again today.")
+    studio.settled(window)
     with qtbot.waitSignal(window.engine_thread.worker.chunkReady, timeout=GEN_MS):
-        window.generate_all()
+        studio.click(window.bar.generate_button)
     with qtbot.waitSignal(window.generationFinished, timeout=GEN_MS) as done:
-        window.bar.stop_button.click()
-        assert not window.player.is_active
-    assert done.args == ["cancelled"]
-    assert not window.generating
+        studio.click(window.bar.stop_button)
+    assert done.args == ["cancelled"] and not window.player.is_active and not window.generating
 
-    # Close during a generation: ordered shutdown, then reopen with everything restored.
-    window.generate_all()
+    # Save, close during a generation (ordered shutdown), reopen from Open Recent: the script and its takes.
+    window.actions["Save"].trigger()
+    type_path(studio, tmp_path / "morning.timbre")
+    qtbot.waitUntil(lambda: not window.isWindowModified())
+    studio.click(window.bar.generate_button)
     assert window.generating
     window.close()
-    assert not window.engine_thread.thread.isRunning()
-    reopened = make_window(Settings.load())
-    assert reopened.voice_name == "Narrator"
+    if isinstance(QApplication.activeModalWidget(), QMessageBox):  # a take arrived first: its work is unsaved
+        studio.answer(studio.modal(QMessageBox), "Don't Save")
+    qtbot.waitUntil(lambda: not window.engine_thread.thread.isRunning())
+    reopened = studio.window(Settings.load())
+    reopened.files.recent_menu.aboutToShow.emit()
+    reopened.files.recent_menu.actions()[0].trigger()
+    qtbot.waitUntil(lambda: reopened.document.path is not None)
     assert reopened.editor.toPlainText().startswith("Good morning. The storm")
-    assert reopened.direction.mode == "cross_lingual"
-    assert reopened.settings.my_presets == {}  # choosing presets never writes them
+    assert reopened.voice_name == "Narrator" and reopened.settings.my_presets == {}  # presets never written
+
+
+def type_path(studio, path: Path) -> None:
+    dialog = studio.modal(QFileDialog)
+    edit = dialog.findChild(QLineEdit, "fileNameEdit")
+    edit.clear()
+    studio.qtbot.keyClicks(edit, str(path))
+    studio.qtbot.keyClick(edit, Qt.Key.Key_Return)
 
 
 def test_voice_library_rename_export_import_delete(qtbot, make_window, reference_wav: Path,

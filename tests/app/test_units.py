@@ -1,5 +1,5 @@
-"""Fast checks of the app's non-widget parts: settings, narration takes, player maths, WAV export,
-presets, autosave."""
+"""Fast checks of the app's non-widget parts: settings, the line rows a project's lines become, player maths, the
+take audio cache, presets, and the project document's autosave."""
 from __future__ import annotations
 
 import json
@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
-from app import autosave
+from app import engine_bridge as bridge
 from app.audio.player import FADE_S, MIN_PREBUFFER_S, fade, required_prebuffer
-from app.audio.wav import join_with_pauses, write_wav_atomic
-from app.narration import Narration, Take
+from app.document import ProjectDocument
+from app.line_rows import line_rows
 from app.resources import load_presets
 from app.settings import Settings, config_dir
 
@@ -29,15 +28,17 @@ def test_settings_round_trip_and_damaged_file(app_dirs: Path) -> None:
     assert Settings.load() == Settings()
 
 
-def test_narration_keeps_takes_of_unchanged_sentences() -> None:
-    n = Narration()
-    assert n.set_sentences(["One.", "Two.", "Three."])
-    take = Take(np.ones(10, np.float32), 24000, 5, "zero_shot", "", "Ann")
-    n.sentences[1].add(take)
-    assert not n.set_sentences(["One.", "Two.", "Three."])
-    n.set_sentences(["Zero.", "Two.", "Three, changed."])
-    assert n.sentences[1].take is take and n.sentences[0].take is None and n.done_count == 1
-    assert n.audio_parts()[0] is take.audio
+def test_line_rows_are_the_lines_as_written_with_their_takes(tmp_path: Path) -> None:
+    """What the line list shows, from a real project: the creator's sentences, each with its speaker and direction."""
+    project = bridge.new_project()
+    project.set_script("It was 3 o'clock. Rain.\nAnn: {whisper} Who is there?")
+    rows = line_rows(project.rows(), lambda _take: None, None, set())
+    assert [(r.number, r.speaker, r.text, r.take, r.status) for r in rows] == [
+        (1, "Narrator", "It was 3 o'clock.", "—", "missing"), (2, "Narrator", "Rain.", "—", "missing"),
+        (3, "Ann", "{whisper} Who is there?", "—", "missing")]
+    busy = line_rows(project.rows(), lambda _take: None, rows[1].line_id, set())
+    assert busy[1].take == "generating…" and busy[1].status == "generating" and busy[0].status == "missing"
+    project.close()
 
 
 def test_prebuffer_covers_predicted_shortfall() -> None:
@@ -56,14 +57,23 @@ def test_fades_ramp_both_ends() -> None:
     assert fade(x, 24000, fade_in=False, fade_out=False)[0] == 1.0
 
 
-@pytest.mark.parametrize("float32,subtype", [(False, "PCM_16"), (True, "FLOAT")])
-def test_wav_export_is_atomic_and_typed(tmp_path: Path, float32: bool, subtype: str) -> None:
-    audio = join_with_pauses([np.full(100, 0.5, np.float32), np.full(50, -0.5, np.float32)], 24000, 10)
-    assert len(audio) == 100 + 240 + 50
-    out = write_wav_atomic(tmp_path / "a" / "x.wav", audio, 24000, float32=float32)
-    info = sf.info(str(out))
-    assert (info.samplerate, info.frames, info.subtype) == (24000, len(audio), subtype)
-    assert [p.name for p in out.parent.iterdir()] == ["x.wav"]  # no temp file left behind
+def test_take_audio_is_decoded_once_and_the_oldest_goes_first() -> None:
+    from app.take_audio import TakeAudioCache
+
+    decoded = []
+
+    def decode(take_id: str) -> np.ndarray:
+        decoded.append(take_id)
+        return np.ones(10, np.float32)
+
+    cache = TakeAudioCache(budget_samples=25)
+    a = cache.get("a", decode)
+    assert cache.get("a", decode) is a and decoded == ["a"] and not a.flags.writeable
+    cache.get("b", decode)
+    cache.get("a", decode)  # a is the most recently used now
+    cache.get("c", decode)  # 30 samples > 25: b, the least recently used, goes
+    cache.get("b", decode)
+    assert decoded == ["a", "b", "c", "b"]
 
 
 def test_presets_cover_the_issue_groups() -> None:
@@ -76,8 +86,20 @@ def test_presets_cover_the_issue_groups() -> None:
     assert all(p.instruction for ps in presets.values() for p in ps)
 
 
-def test_autosave_round_trip(app_dirs: Path) -> None:
-    assert autosave.load_text() is None
-    autosave.save_text("Unsaved words.")
-    assert autosave.load_text() == "Unsaved words."
-    assert str(autosave.autosave_path()).startswith(str(app_dirs / "data"))
+def test_the_document_autosaves_the_whole_project_a_moment_after_a_change(qtbot, app_dirs: Path) -> None:
+    from app.settings import autosave_dir, pronunciations_file
+
+    document = ProjectDocument(autosave_dir(), pronunciations_file())
+    state = autosave_dir() / document.project.id / "project.json"
+    qtbot.wait(100)
+    assert not state.exists()  # a new, empty project is not worth keeping
+    document.set_script("Unsaved words.")
+    qtbot.waitUntil(lambda: state.is_file() and "Unsaved words." in state.read_text(encoding="utf-8"),
+                    timeout=5000)
+    assert bridge.find_recoveries(autosave_dir()) == []  # the open project's own: nothing to recover from it
+    assert str(autosave_dir()).startswith(str(app_dirs / "data"))
+    document.close()  # unsaved work stays for the next start
+    [left] = bridge.find_recoveries(autosave_dir())
+    recovered = bridge.recover_project(left)
+    assert recovered.script_text == "Unsaved words." and recovered.modified
+    recovered.close()

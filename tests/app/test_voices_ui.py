@@ -24,6 +24,7 @@ def type_into_dialog(studio, dialog, text: str) -> None:
 def test_rename_asks_for_the_new_name(studio, voice_file: Path) -> None:
     window = studio.window(model=False)
     studio.import_voice(window, voice_file, "First")
+    studio.tab(window, "Voices")  # the saved voices and the reference clip share the side column's second tab
     studio.select_voice(window, "First")
     studio.click(window.voices.rename_button)
     dialog = studio.modal(QInputDialog)
@@ -38,6 +39,7 @@ def test_rename_asks_for_the_new_name(studio, voice_file: Path) -> None:
 def test_delete_asks_first(studio, voice_file: Path) -> None:
     window = studio.window(model=False)
     studio.import_voice(window, voice_file, "Ann")
+    studio.tab(window, "Voices")
     studio.select_voice(window, "Ann")
     studio.click(window.voices.delete_button)
     box = studio.modal(QMessageBox)
@@ -55,6 +57,7 @@ def test_saving_under_an_existing_name_asks_before_replacing(studio, voice_file:
     studio.load(window)
     studio.import_voice(window, voice_file, "Narrator")
     old = window.library.load("Narrator")
+    studio.tab(window, "Voices")
     panel = window.reference
     assert panel.import_file(reference_wav)
     studio.type(panel.transcript, "A new transcript for a new clip.")
@@ -83,6 +86,7 @@ def import_through_the_dialog(studio, panel, path: Path) -> None:
 
 def test_a_new_clip_clears_the_previous_transcript_and_name(studio, reference_wav: Path, tmp_path: Path) -> None:
     window = studio.window(model=False)
+    studio.tab(window, "Voices")
     panel = window.reference
     first, second = tmp_path / "anna_reading.wav", tmp_path / "bob_reading.wav"
     audio, rate = sf.read(reference_wav, dtype="float32")
@@ -100,6 +104,7 @@ def test_a_silent_clip_is_not_saved_as_a_voice(studio, tmp_path: Path) -> None:
     window = studio.window(model=False)
     silent = tmp_path / "silence.wav"
     sf.write(silent, np.zeros(3 * 24000, np.float32), 24000)
+    studio.tab(window, "Voices")
     panel = window.reference
     assert panel.import_file(silent)
     assert panel.report is not None and panel.report.silent

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import Settings
-from app.widgets.sentence_list import COL_TAKE
+from app.widgets.line_list import COL_CHECK, COL_TAKE
 
 pytestmark = pytest.mark.slow
 LONG_NAME = "Narrator of the Lighthouse Keeper's Last Night at Sea"
@@ -50,9 +50,11 @@ def off_screen(window) -> list[str]:
 
 
 def take_column_visible(window) -> bool:
-    tree = window.sentences.tree
-    header = tree.header()
-    return header.sectionViewportPosition(COL_TAKE) + header.sectionSize(COL_TAKE) <= tree.viewport().width()
+    """The line list's Take and Check columns are inside its view (no sideways scrolling to see them)."""
+    view = window.lines.view
+    header = view.header()
+    return all(header.sectionViewportPosition(c) + header.sectionSize(c) <= view.viewport().width()
+               for c in (COL_TAKE, COL_CHECK))
 
 
 def fill_screen(window) -> None:
@@ -64,13 +66,9 @@ def fill_screen(window) -> None:
 
 
 def make_a_take(studio, window, voice_file: Path, voice: str = "Narrator") -> None:
-    studio.load(window)
-    studio.import_voice(window, voice_file, voice)
-    studio.select_voice(window, voice)
-    studio.click(window.direction.mode_buttons["cross_lingual"])
-    studio.type_narration(window, "The storm had passed. The sea was quiet again.")
+    studio.ready(window, voice_file, "The storm had passed. The sea was quiet again.", voice)
     assert studio.generate_all(window) == "finished", window.last_error
-    assert window.narration.take_count == len(window.narration.sentences) >= 1
+    assert all(v.chosen for v in window.document.rows()) and len(window.document.rows()) == 2
 
 
 def test_the_first_window_fits_the_screen(studio) -> None:
@@ -95,16 +93,19 @@ def test_every_control_stays_on_screen_before_and_after_generating(studio, voice
     studio.settled(window)
     assert off_screen(window) == []
     make_a_take(studio, window, voice_file, LONG_NAME)
-    assert LONG_NAME in window.banner.label.text() and "locked" in window.banner.label.text()
+    assert window.cast.combo("Narrator").currentText() == LONG_NAME
     assert window.minimumSizeHint().width() <= window.screen().availableGeometry().width()
     fill_screen(window)
     QApplication.processEvents()
     assert off_screen(window) == []
     assert take_column_visible(window)
     assert window.width() <= 1280
+    studio.tab(window, "Voices")  # the reference clip and the saved voices fit too
+    QApplication.processEvents()
+    assert off_screen(window) == []
 
 
-def test_the_narration_gets_the_room_and_direction_stays_compact(studio) -> None:
+def test_the_script_gets_the_room_and_the_side_column_stays_compact(studio) -> None:
     window = studio.window(Settings())
     window.resize(1000, 700)
     QApplication.processEvents()
@@ -115,21 +116,31 @@ def test_the_narration_gets_the_room_and_direction_stays_compact(studio) -> None
     assert window.editor.width() >= narration + 200
 
 
-def test_a_keyboard_user_reaches_every_control_with_tab(studio, qtbot, voice_file: Path, reference_wav: Path) -> None:
-    window = studio.window()
-    make_a_take(studio, window, voice_file)
-    window.reference.import_file(reference_wav)  # so the clip's buttons are enabled too
-    studio.click(window.direction.mode_buttons["instruct"])
-    wanted = {w for w in controls(window) if w.isEnabled() and w.focusPolicy() & Qt.FocusPolicy.TabFocus}
-    window.reference.input_combo.setFocus()
+def tab_round(qtbot, window, first) -> list:
+    """Press Tab from ``first`` until the focus comes back to it; the widgets it went through."""
+    first.setFocus()
     reached = []
-    for _ in range(3 * len(wanted)):
+    for _ in range(3 * len(controls(window))):
         focus = QApplication.focusWidget()
         reached.append(focus)
         qtbot.keyClick(focus, Qt.Key.Key_Tab)
         if QApplication.focusWidget() is reached[0]:
             break
     assert QApplication.focusWidget() is reached[0], "Tab goes round the whole window and back"
+    return reached
+
+
+def test_a_keyboard_user_reaches_every_control_with_tab(studio, qtbot, voice_file: Path, reference_wav: Path) -> None:
+    window = studio.window()
+    make_a_take(studio, window, voice_file)
+    window.reference.import_file(reference_wav)  # so the clip's buttons are enabled too
+    studio.click(window.direction.mode_buttons["instruct"])
+    reached = tab_round(qtbot, window, window.cast.tree)
+    studio.tab(window, "Voices")  # the other tab's controls: Tab goes round them there
+    reached += tab_round(qtbot, window, window.reference.input_combo)
+    wanted = {w for w in controls(window) if w.isEnabled() and w.focusPolicy() & Qt.FocusPolicy.TabFocus}
+    studio.tab(window, "Cast")
+    wanted |= {w for w in controls(window) if w.isEnabled() and w.focusPolicy() & Qt.FocusPolicy.TabFocus}
     # Tab enters the mode buttons (one exclusive group) at the checked one; the arrow keys move within it.
     modes = list(window.direction.mode_buttons.values())
     entered = next(b for b in modes if b in reached)

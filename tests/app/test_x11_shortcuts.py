@@ -32,20 +32,26 @@ def test_no_shortcut_is_eaten_by_a_text_box(studio, qtbot) -> None:
     window = studio.window(model=False)
     boxes = {"voice name": window.reference.name_edit, "seed": window.direction.seed,
              "narration": window.editor, "transcript": window.reference.transcript}
+    # Edit ▸ Undo / Redo are the project's history; a small box keeps Ctrl+Z for undoing its own typing, as every
+    # text box does, while the script editor (whose history is the project's) lets them through.
+    own_undo = {"Undo", "Redo"}
     eaten = []
     for text, action in window.actions.items():
         if action.shortcut().isEmpty():
             continue
         for box_name, box in boxes.items():
+            if text in own_undo and box is not window.editor:
+                continue
             box.setFocus()
             if eaten_by(box, action.shortcut()):
                 eaten.append(f"{action.shortcut().toString()} ({text}) in the {box_name} box")
     assert eaten == []
+    studio.tab(window, "Voices")  # the voice name box is on the side column's second tab
     # And the export shortcut really exports from the voice-name box (nothing generated yet, so it says so).
     errors = []
     window.errorShown.connect(lambda title, message: errors.append(title))
     studio.type(window.reference.name_edit, "Ann")
-    keys = window.actions["Export narration…"].shortcut()[0]
+    keys = window.actions["Export…"].shortcut()[0]
     qtbot.keyClick(window.reference.name_edit, keys.key(), keys.keyboardModifiers())
     assert errors == ["Nothing to export"] and window.reference.name_edit.text() == "Ann"
     studio.answer(studio.modal(QMessageBox), "OK")
