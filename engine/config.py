@@ -14,7 +14,7 @@ import json
 import math
 import operator
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -544,12 +544,7 @@ def _lm_config(data: dict, qwen: QwenDims, yaml_name: str) -> LMConfig:
     """The ``llm`` section (Qwen2LM and CosyVoice3LM read the same keys)."""
     llm = _need(data, "llm", "top level", yaml_name)
     sampling = llm.get("sampling")
-    samp = SamplingConfig(
-        top_p=float(sampling.get("top_p", 0.8)),
-        top_k=int(sampling.get("top_k", 25)),
-        win_size=int(sampling.get("win_size", 10)),
-        tau_r=float(sampling.get("tau_r", 0.1)),
-    ) if isinstance(sampling, Tagged) else SamplingConfig()
+    samp = _defaults_overridden(SamplingConfig(), sampling) if isinstance(sampling, Tagged) else SamplingConfig()
     return LMConfig(
         llm_input_size=int(_need(llm, "llm_input_size", "llm", yaml_name)),
         llm_output_size=int(_need(llm, "llm_output_size", "llm", yaml_name)),
@@ -614,17 +609,22 @@ def _mel_config(data: dict, default: MelConfig) -> MelConfig:
     feat = data.get("feat_extractor")
     if not isinstance(feat, Tagged):
         return default
-    fmax = feat.get("fmax", 8000)
-    return MelConfig(
-        n_fft=int(feat.get("n_fft", 1920)),
-        num_mels=int(feat.get("num_mels", 80)),
-        sampling_rate=int(feat.get("sampling_rate", 24000)),
-        hop_size=int(feat.get("hop_size", 480)),
-        win_size=int(feat.get("win_size", 1920)),
-        fmin=float(feat.get("fmin", 0)),
-        fmax=None if fmax is None else float(fmax),
-        center=bool(feat.get("center", False)),
-    )
+    return _defaults_overridden(default, feat)
+
+
+def _defaults_overridden(default: Any, node: Any) -> Any:
+    """``default`` (a flat config dataclass) with the values ``node`` gives, each converted to its field's type,
+    so every default is written once, on the dataclass. Only ``fmax`` may be ``null`` (half the sample rate)."""
+    given = {}
+    for f in fields(default):
+        if f.name not in node:
+            continue
+        value = node.get(f.name)
+        if f.name == "fmax":
+            given[f.name] = None if value is None else float(value)
+        else:
+            given[f.name] = type(getattr(default, f.name))(value)
+    return replace(default, **given)
 
 
 def _stream_fields(data: dict) -> dict[str, int]:

@@ -3,7 +3,7 @@
 One synchronous generator per request (its LM may decode ahead on one worker thread, see
 :mod:`engine.cpu_threads`)::
 
-    engine = Engine.load("path/to/CosyVoice2-0.5B")          # or a Hugging Face repo id
+    engine = Engine.load("path/to/CosyVoice2-0.5B")          # or Fun-CosyVoice3-0.5B, or a Hugging Face repo id
     voice = engine.make_voice("me.wav", "What I say in the clip.", name="Me")
     for chunk in engine.synthesize(SynthesisRequest("Hello there. How are you?", voice)):
         play(chunk.samples)                                    # float32 [N] at 24 kHz
@@ -14,6 +14,10 @@ sentence the frontend makes the model inputs, the LM yields speech tokens, and :
 turns them into waveform pieces (flow, then HiFT, on the official streaming schedule)::
 
     text ─► sentences ─► frontend ─► LM tokens ─► token2wav (flow ─► HiFT) ─► seams ─► AudioChunk
+
+The model family (CosyVoice 2 or 3) is read from the folder (:func:`engine.config.model_family`) and its
+networks built by :func:`engine.families.load_networks`; the loop is the same for both, and the few steps that
+differ are asked of the engine's :class:`~engine.synthesis_family.SynthesisFamily` (built once per engine).
 
 Everything that differs between requests lives in the task, so nothing leaks from one call to the next, and
 the same seed, input, device and thread count give the same samples. The one thing an Engine keeps is a small
@@ -30,17 +34,16 @@ from typing import Callable, Iterator, Literal, Sequence
 import numpy as np
 import torch
 
-from .config import ModelConfig, load_config
+from .config import ModelConfig
 from .cpu_threads import CpuPlan, SentenceThreads, plan_cpu_threads
 from .errors import NEVER_CANCELLED, CancelToken, GenerationError, InputError, TextInputError
 from .precision import Precision, pick_device, pick_precision, torch_dtype
 from .llm.speech_lm import MAX_TOKEN_TEXT_RATIO
 from .rng import PortableRandom, RandomSource, Stream, check_seed
 from .seams import fade
-from .token2wav import (ChunkTimings, FinalCall, FlowMode, FlowPrompt, PromptStates, StageClock, StreamPlan,
-                        Token2Wav, speak)
-from .vocoder.source import DrawnNoise
-from .voices import Voice
+from .synthesis_family import SynthesisFamily, synthesis_family
+from .token2wav import ChunkTimings, FinalCall, FlowMode, FlowPrompt, PromptStates, StageClock, StreamPlan, speak
+from .voices import Voice, check_voice_family
 from .watchdog import Watchdog, WatchedTokens
 
 END_OF_PROMPT = "<|endofprompt|>"
@@ -60,6 +63,15 @@ class Mode(str, enum.Enum):
 
 
 MODES: tuple[str, ...] = tuple(m.value for m in Mode)
+
+
+class FlowNoise(str, enum.Enum):
+    """Where the flow's starting noise comes from: ``seeded`` = the request's portable stream (a seed is a take,
+    the same on every machine); ``official`` = the official code's fixed tensor (seed 0 at model build), the same
+    for every request, so outputs equal the official code's (the parity goldens)."""
+
+    SEEDED = "seeded"
+    OFFICIAL = "official"
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +137,9 @@ class Runtime:
     official way (every chunk re-runs over all tokens so far). final_call: the last call of a streamed sentence;
     None means the official full-attention pass with the official flow, streaming masks with the incremental
     one. decode_ahead / flow_lanes: the CPU threading (:func:`engine.cpu_threads.plan_cpu_threads`; None: decided
-    for this machine). prompt_states: how many post-prompt flow states to keep for reuse.
+    for this machine). prompt_states: how many post-prompt flow states to keep for reuse. flow_noise: see
+    :class:`FlowNoise`. For CosyVoice 3, RECOMPUTE also vocodes the official way (HiFT over all mel so far on
+    every chunk) and INCREMENTAL at flat cost (:mod:`engine.token2wav_cv3`).
     """
 
     flow_mode: FlowMode = FlowMode.INCREMENTAL
@@ -133,6 +147,7 @@ class Runtime:
     decode_ahead: bool | None = None
     flow_lanes: bool | None = None
     prompt_states: int = 2
+    flow_noise: FlowNoise = FlowNoise.SEEDED
 
     def resolved_final_call(self) -> FinalCall:
         if self.final_call is not None:
@@ -153,12 +168,17 @@ class Download:
 
 class _FlowNoise:
     """A request's flow noise: frames drawn from its portable stream in frame-major order, so a longer buffer
-    starts with the shorter one (each sentence draws what its longest possible utterance needs)."""
+    starts with the shorter one (each sentence draws what its longest possible utterance needs); or the
+    official fixed tensor (:attr:`FlowNoise.OFFICIAL`)."""
 
-    def __init__(self, seed: int, device: torch.device):
+    def __init__(self, seed: int, device: torch.device, kind: FlowNoise = FlowNoise.SEEDED):
         self._rng = PortableRandom(seed, Stream.FLOW_NOISE)
         self._device = device
         self._frames = torch.zeros(1, 80, 0)
+        if FlowNoise(kind) is FlowNoise.OFFICIAL:
+            from .flow.cfm import official_noise
+
+            self._frames = official_noise().to(device)
 
     def frames(self, n: int) -> torch.Tensor:
         """[1, 80, >= n] on the device."""
@@ -173,9 +193,9 @@ class _FlowNoise:
 # Engine
 # --------------------------------------------------------------------------------------------
 class Engine:
-    """A loaded model: LM + flow + HiFT + frontend on one device. Stateless between requests (but for the
-    prompt-state cache, see the module docstring). Not thread-safe: use it from one thread at a time (the
-    studio's worker thread, the server's worker)."""
+    """A loaded model of either family: LM + flow + vocoder + frontend on one device. Stateless between requests
+    (but for the prompt-state cache, see the module docstring). Not thread-safe: use it from one thread at a
+    time (the studio's worker thread, the server's worker)."""
 
     def __init__(self, *, model_dir: Path, cfg: ModelConfig, lm, flow, hift, frontend, text, device: torch.device,
                  precision: Precision, runtime: Runtime = Runtime(), cpu: CpuPlan | None = None):
@@ -185,6 +205,26 @@ class Engine:
         self.cpu = cpu or plan_cpu_threads(device, precision, decode_ahead=runtime.decode_ahead,
                                            flow_lanes=runtime.flow_lanes)
         self.prompt_states = PromptStates(runtime.prompt_states)
+        self.speech: SynthesisFamily = synthesis_family(cfg.family)
+
+    @property
+    def family(self) -> str:
+        """:data:`engine.config.COSYVOICE2` (``"cosyvoice2"``) or :data:`~engine.config.COSYVOICE3`."""
+        return self.cfg.family
+
+    @property
+    def family_name(self) -> str:
+        """The family as people read it: ``CosyVoice 2`` or ``CosyVoice 3``."""
+        return self.speech.name
+
+    @property
+    def supports_phoneme_markup(self) -> bool:
+        """Whether text may carry pronunciation markup: pinyin (``[j][ǐ]``) and CMU phoneme tokens
+        (``[HH][AH0][L][OW1]``), CosyVoice 3 only. The studio offers its pronunciation editor for markup when
+        True. Markup reaches the model with normaliser ``none`` and in any text that holds ``<|...|>`` (which no
+        normaliser touches, as in the official code); ``wetext`` and ``inflect`` rewrite the stress digits of CMU
+        phonemes (``[AH0]`` -> ``[AH零]`` / ``[AHzero]``, the official quirk 14.10), pinyin survives them."""
+        return self.speech.phoneme_markup
 
     @property
     def sample_rate(self) -> int:
@@ -204,30 +244,23 @@ class Engine:
         :func:`engine.precision.pick_precision`. normalizer: ``wetext`` (default), ``inflect`` (the reference's
         English fallback) or ``none``. runtime: see :class:`Runtime`; download: see :class:`Download`.
         """
-        from .flow.flow import load_flow
-        from .frontend.frontend import Frontend
+        from .families import load_networks
         from .frontend.text import TextFrontend
         from .hub import resolve_model_dir
-        from .llm.speech_lm import convert_lm, load_lm
-        from .vocoder.hift import load_hift
+        from .llm.speech_lm import convert_lm
 
         model_dir = resolve_model_dir(source, cache_dir=download.cache_dir, endpoint=download.endpoint,
                                       offline=download.offline, progress=download.progress, cancel=download.cancel)
         dev = pick_device(device)
         prec = pick_precision(precision, dev)
-        cfg = load_config(model_dir)
-        lm_dtype = torch_dtype(prec.lm)
-        if lm_dtype is not None:
-            lm = load_lm(model_dir, cfg, dev, lm_dtype)
-        else:  # int8 / int8w: quantise the fp32 weights (CPU only, checked by pick_precision)
-            lm = convert_lm(load_lm(model_dir, cfg, dev, torch.float32), prec.lm)
         download.cancel.raise_if_cancelled("Loading the model")
-        flow = load_flow(model_dir, cfg, dev, prec.flow)
-        hift = load_hift(model_dir, cfg, dev, prec.hift)
-        frontend = Frontend.from_model_dir(model_dir)
-        text = TextFrontend(frontend.tokenizer, normalizer)  # type: ignore[arg-type]
-        return cls(model_dir=model_dir, cfg=cfg, lm=lm, flow=flow, hift=hift, frontend=frontend, text=text,
-                   device=dev, precision=prec, runtime=runtime)
+        lm_dtype = torch_dtype(prec.lm)  # None: int8 / int8w, quantised from fp32 (CPU only, see pick_precision)
+        nets = load_networks(model_dir, dev, lm_dtype=lm_dtype or torch.float32, flow_dtype=prec.flow)
+        lm = nets.lm if lm_dtype is not None else convert_lm(nets.lm, prec.lm)
+        download.cancel.raise_if_cancelled("Loading the model")
+        text = TextFrontend(nets.frontend.tokenizer, normalizer)  # type: ignore[arg-type]
+        return cls(model_dir=model_dir, cfg=nets.config, lm=lm, flow=nets.flow, hift=nets.hift,  # type: ignore[arg-type]
+                   frontend=nets.frontend, text=text, device=dev, precision=prec, runtime=runtime)
 
     def with_runtime(self, runtime: Runtime) -> "Engine":
         """Another engine on the same loaded networks that runs by ``runtime`` (its own prompt-state cache)."""
@@ -246,7 +279,8 @@ class Engine:
     def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,
                    sample_rate: int | None = None, language: str = "", source_clip: str = "",
                    notes: dict | None = None) -> Voice:
-        """Analyse a prompt recording once (speech tokens, prompt mel, speaker embedding)."""
+        """Analyse a prompt recording once (speech tokens, prompt mel, speaker embedding) for this engine's family
+        (the voice carries it: CosyVoice 2 and 3 have other speech tokenizers and prompt mels)."""
         from .frontend.audio import load_audio
 
         if isinstance(audio, (str, Path)):
@@ -259,7 +293,17 @@ class Engine:
         p = self.frontend.prompt(audio, int(sample_rate))
         return Voice(name=name, transcript=transcript.strip(), speech_tokens=p.speech_tokens[0].to(torch.int32),
                      speech_feat=p.speech_feat[0].float(), embedding=p.embedding[0].float(), language=language,
-                     source_clip=source_clip, notes=dict(notes or {}))
+                     source_clip=source_clip, notes=dict(notes or {}), family=self.family)
+
+    def remake_voice(self, voice: Voice, audio: str | Path | np.ndarray, *, sample_rate: int | None = None) -> Voice:
+        """``voice`` analysed again from its recording ``audio`` for this engine's family: the same name,
+        transcript, language, notes and date, this family's tensors. (A voice keeps only its clip's name, so
+        the recording is needed; a voice of the other family is refused by :meth:`synthesize` until remade.)"""
+        made = self.make_voice(audio, voice.transcript, name=voice.name, sample_rate=sample_rate,
+                               language=voice.language, source_clip=voice.source_clip, notes=voice.notes)
+        from dataclasses import replace
+
+        return replace(made, created=voice.created)
 
     # ---- synthesis -------------------------------------------------------------------------
     def sentences(self, text: str) -> list[str]:
@@ -284,14 +328,16 @@ class Engine:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
-def check_request(r: SynthesisRequest) -> Mode:
-    """The request's mode, or the typed error that says what is wrong with it."""
+def check_request(r: SynthesisRequest, family: str | None = None) -> Mode:
+    """The request's mode, or the typed error that says what is wrong with it (for a model of ``family``: a
+    voice made with the other family is refused, see :func:`engine.voices.check_voice_family`)."""
     try:
         mode = Mode("instruct" if r.mode == "instruct2" else r.mode)
     except ValueError:
         raise InputError(f"Unknown mode {r.mode!r}; use one of {', '.join(MODES)}.") from None
     if not isinstance(r.voice, Voice):
         raise InputError("A voice is needed: make one from a recording or load a saved one.")
+    check_voice_family(r.voice, family)
     if not isinstance(r.text, str) or not all(isinstance(p, str) for p in r.pieces):
         raise TextInputError("The text to speak must be a string (or pieces of strings).")
     if r.text.strip() and r.pieces:
@@ -321,7 +367,8 @@ class SynthesisTask:
         from .frontend.frontend import PromptFeatures
 
         self.engine, self.request, self.cancel, self.sampler = engine, request, cancel, sampler
-        self.mode = check_request(request)
+        self.mode = check_request(request, engine.family)
+        self.speech = engine.speech
         e, r, v = engine, request, request.voice
         self.pieces = list(r.pieces) if r.pieces else engine.sentences(r.text)
         if not self.pieces:
@@ -333,25 +380,30 @@ class SynthesisTask:
         if self.mode is Mode.ZERO_SHOT:
             self.prompt_text = e.text.normalize(v.transcript)
         elif self.mode is Mode.INSTRUCT:
-            self.prompt_text = e.text.normalize(r.instruction.replace(END_OF_PROMPT, "").strip()) + END_OF_PROMPT
+            self.prompt_text = self.speech.instruction_prompt(e.text, r.instruction)
         else:
             self.prompt_text = ""
         seed = check_seed(r.seed)
         self.lm_rng = PortableRandom(seed, Stream.SAMPLER)
-        self.hift_noise = DrawnNoise(PortableRandom(seed, Stream.HIFT_NOISE))
-        self.flow_noise = _FlowNoise(seed, e.device)
+        self.vocoder_noise = self.speech.vocoder_noise(seed)
+        self.flow_noise = _FlowNoise(seed, e.device, e.runtime.flow_noise)
         p = self.voice_prompt
         self.flow_token = p.speech_tokens.to(e.device)
         self.flow_feat = p.speech_feat.to(e.device, e.dtype)
         self.flow_embedding = p.embedding.to(e.device, e.dtype)
         # What the post-prompt flow state depends on (hashed once): prompt, noise, dtype, device, networks.
         self.prompt_key = (tensor_sha256(p.speech_tokens), tensor_sha256(p.speech_feat), tensor_sha256(p.embedding),
-                           ("portable", seed), str(e.dtype), str(e.device), id(e.flow))
+                           self._noise_key(seed), str(e.dtype), str(e.device), id(e.flow))
         self.clock = StageClock()
         self.plan = e.stream_plan(bool(r.stream))
         sr = e.sample_rate
         self.fade_n = int(round(r.seam_fade_s * sr))
         self.pause = np.zeros(int(round(r.sentence_pause_s * sr)), dtype=np.float32)
+
+    def _noise_key(self, seed: int) -> tuple:
+        if FlowNoise(self.engine.runtime.flow_noise) is FlowNoise.OFFICIAL:
+            return ("official",)
+        return ("portable", seed)
 
     def _inputs(self, sentence: str):
         fe, p = self.engine.frontend, self.voice_prompt
@@ -380,12 +432,12 @@ class SynthesisTask:
                                   if inputs.llm_prompt_speech_token is not None else (),
                                   rng=self.lm_rng, sampler=self.sampler)
         watched = WatchedTokens(lm_tokens, r.watchdog, n_text)
-        t2w = Token2Wav(e.flow, e.hift, self.plan, self._flow_prompt(n_text), noise=self.hift_noise,
-                        speed=r.speed, stop=self.cancel, clock=self.clock, prompt_states=e.prompt_states)
+        t2w = self.speech.token2wav(e.flow, e.hift, self.plan, self._flow_prompt(n_text), noise=self.vocoder_noise,
+                                    speed=r.speed, stop=self.cancel, clock=self.clock, prompt_states=e.prompt_states)
         last_sentence = si == len(self.pieces) - 1
         first = True
-        with SentenceThreads(e.cpu, watched, streamed=self.plan.stream, split_rows=self.plan.incremental,
-                             stop=self.cancel) as threads:
+        with SentenceThreads(e.cpu, self.speech.flow_tokens(watched), streamed=self.plan.stream,
+                             split_rows=self.plan.incremental, stop=self.cancel) as threads:
             for piece in speak(watched, t2w, threads):
                 if piece.watchdog and r.on_runaway == "raise":
                     raise GenerationError(f"Sentence {si + 1} ({text[:40]!r}): the watchdog {piece.watchdog}. "
@@ -410,6 +462,6 @@ class SynthesisTask:
 
 
 __all__ = [
-    "AudioChunk", "Download", "Engine", "MODES", "Mode", "Runtime", "SynthesisRequest", "SynthesisTask",
+    "AudioChunk", "Download", "Engine", "FlowNoise", "MODES", "Mode", "Runtime", "SynthesisRequest", "SynthesisTask",
     "check_request",
 ]

@@ -79,6 +79,10 @@ class ExportError(TimbreError):
     """An export cannot be made as asked (a bad option or combination, a timeline that does not add up)."""
 
 
+class ClusterError(TimbreError):
+    """Rendering on a Ray cluster cannot start or go on (Ray missing, no cluster at the address, no worker left)."""
+
+
 class UnsupportedFormatError(ExportError):
     """The output file type (its suffix or ``--format``) is not one Timbre writes."""
 

@@ -17,6 +17,10 @@ file is kept in a manifest (:mod:`engine.model_manifest`) that :func:`verify_mod
 Only the files the engine needs are fetched: the official repo also holds a ~1 GB
 ``CosyVoice-BlankEN/model.safetensors`` that ``llm.pt`` overwrites entirely.
 
+Both model families download the same way (:data:`KNOWN_REPOS`): ``FunAudioLLM/CosyVoice2-0.5B`` (the default)
+and ``FunAudioLLM/Fun-CosyVoice3-0.5B-2512``; :func:`model_files` lists what each needs (the YAML and the speech
+tokenizer differ). Another repo id gets the file list of the family its name says (:func:`repo_family`).
+
 :func:`download_model` runs in the caller's thread (each HTTP exchange on a short-lived helper thread, so a
 cancel lands at once); the app calls it from its worker and cancels it with a :class:`CancelToken` from the
 UI thread.
@@ -31,17 +35,34 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import quote
 
 from . import model_manifest as mf
-from .checkpoints import REQUIRED_FILES, check_model_folder
+from .checkpoints import REQUIRED_FILES, check_model_folder, required_files
+from .config import COSYVOICE2, COSYVOICE3, FAMILY_FILES
 from .errors import NEVER_CANCELLED, CancelToken, DownloadError, ModelBusyError, ModelFolderError, TimbreError
 
 if TYPE_CHECKING:
     from .hub_transfer import Metadata
 
 DEFAULT_REPO_ID = "FunAudioLLM/CosyVoice2-0.5B"
+COSYVOICE3_REPO_ID = "FunAudioLLM/Fun-CosyVoice3-0.5B-2512"
+KNOWN_REPOS: dict[str, str] = {DEFAULT_REPO_ID: COSYVOICE2, COSYVOICE3_REPO_ID: COSYVOICE3}  # repo id -> family
 APP_NAME = "Timbre"
 
-# What the engine reads from a model folder. tokenizer_config.json holds the Qwen2 added tokens.
-MODEL_FILES: tuple[str, ...] = tuple(REQUIRED_FILES) + ("CosyVoice-BlankEN/tokenizer_config.json",)
+
+def model_files(family: str = COSYVOICE2) -> tuple[str, ...]:
+    """What the engine reads from a model folder of ``family``. tokenizer_config.json holds the Qwen2 added tokens."""
+    return tuple(required_files(family)) + ("CosyVoice-BlankEN/tokenizer_config.json",)
+
+
+def repo_family(repo_id: str) -> str:
+    """The family of a repo id: the known ones by name, others by whether the name says CosyVoice 3."""
+    if repo_id in KNOWN_REPOS:
+        return KNOWN_REPOS[repo_id]
+    name = repo_id.rsplit("/", 1)[-1].lower().replace("-", "").replace("_", "")
+    return COSYVOICE3 if "cosyvoice3" in name else COSYVOICE2
+
+
+MODEL_FILES: tuple[str, ...] = model_files(COSYVOICE2)
+MODEL_FILES_COSYVOICE3: tuple[str, ...] = model_files(COSYVOICE3)
 
 # owner/name as the hub allows them (huggingface_hub.utils.validate_repo_id): no "--" or ".." anywhere.
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
@@ -97,10 +118,11 @@ def verify_model_folder(model_dir: str | Path, *, deep: bool = True) -> Path:
     Raises :class:`ModelFolderError` / :class:`CheckpointError` / :class:`ConfigError` /
     :class:`OnnxModelError` naming the bad file.
     """
-    from .config import load_config
+    from .config import load_model_config, model_family
 
     model_dir = check_model_folder(model_dir)
-    load_config(model_dir)
+    load_model_config(model_dir)
+    speech_tokenizer = FAMILY_FILES[model_family(model_dir)][1]
     if deep:
         from .checkpoints import read_state_dict
         from .errors import OnnxModelError
@@ -109,7 +131,7 @@ def verify_model_folder(model_dir: str | Path, *, deep: bool = True) -> Path:
             read_state_dict(model_dir / name)  # parses and checks it; the tensors are dropped at once
         import onnx
 
-        for name in ("campplus.onnx", "speech_tokenizer_v2.onnx"):
+        for name in ("campplus.onnx", speech_tokenizer):
             try:
                 onnx.load(str(model_dir / name), load_external_data=False)
             except Exception as e:  # onnx raises DecodeError and friends for corrupt protobufs
@@ -181,7 +203,8 @@ def _hub_error(e: Exception, what: str, repo_id: str) -> DownloadError:
             return DownloadError(f"{what}: the repository {repo_id} was not found on the hub{local}. "
                                  "Check the repo id (a private or gated repo needs HF_TOKEN).")
         if e.code == "EntryNotFound" or e.status == 404:
-            return DownloadError(f"{what}: the file is not in the repository. Is this a CosyVoice 2 repo?")
+            return DownloadError(f"{what}: the file is not in the repository. Is this a CosyVoice 2 or 3 repo "
+                                 f"(like {DEFAULT_REPO_ID} or {COSYVOICE3_REPO_ID})?")
         if e.code == "RevisionNotFound":
             return DownloadError(f"{what}: that revision does not exist.")
         if e.status in (401, 403):
@@ -243,7 +266,7 @@ def download_model(
     endpoint: str | None = None,
     revision: str = "main",
     token: str | bool | None = None,
-    files: Iterable[str] = MODEL_FILES,
+    files: Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     offline: bool = False,
@@ -256,12 +279,13 @@ def download_model(
     ``endpoint`` defaults to ``$HF_ENDPOINT`` (read now, not at import), then huggingface.co.
     ``offline=True`` (or ``$HF_HUB_OFFLINE``) never touches the network: the folder must be complete, and files
     changed since they were downloaded are hashed again. Files already present with the hub's checksum are not
-    fetched again. ``progress`` is called in this thread at least every 0.1 s while bytes arrive; ``cancel``
+    fetched again. ``files``: what to fetch (default: :func:`model_files` of the repo's :func:`repo_family`).
+    ``progress`` is called in this thread at least every 0.1 s while bytes arrive; ``cancel``
     raises :class:`Cancelled` within ~0.1 s, keeping every byte received for the next run. Another download
     into the same folder: :class:`ModelBusyError` at once, or with ``wait=True`` wait for it to end.
     """
     dest = Path(local_dir) if local_dir is not None else model_dir_for(repo_id, cache_dir)
-    files = tuple(_checked_rel(f) for f in files)
+    files = tuple(_checked_rel(f) for f in (model_files(repo_family(repo_id)) if files is None else files))
     cancel = cancel if cancel is not None else NEVER_CANCELLED
     if offline or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return _check_offline(dest, repo_id, verify=verify, cancel=cancel)

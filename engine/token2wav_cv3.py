@@ -22,10 +22,18 @@ the prompt) the official ``[2 * token_offset:]`` slices repeat or skip one frame
 20 ms stutter). RECOMPUTE is the official call, so it has it; INCREMENTAL returns every frame once, unless
 ``official_slices=True`` (what the parity check of the incremental stream against the official chunks uses).
 ``speed`` (non-streamed only, as officially) stretches the whole mel linearly before HiFT.
+
+:class:`Token2Wav3` is what the engine runs per sentence: :class:`engine.token2wav.Token2Wav`'s flow calls
+(the same stream API, prompt-state reuse, thread plan, cancellation and non-finite checks) with this module's
+vocoding in place of CosyVoice 2's cache and cross-fade. Streamed with the incremental flow it vocodes
+:attr:`VocoderMode.WINDOW` (flat cost); otherwise the official :attr:`VocoderMode.RERUN`. ``speed`` also
+works while streaming there, as in CosyVoice 2's engine: each call's new frames are stretched before they are
+vocoded (the official code allows it only without streaming, where it is the same thing).
 """
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
 
@@ -34,7 +42,8 @@ from torch import Tensor
 
 from .errors import InputError
 from .flow.flow import FlowStreamState, StreamingFlow
-from .token2wav import FinalCall, FlowMode, FlowPrompt, StreamPlan, Token2WavCall, stretch_mel, token_hop_schedule
+from .token2wav import (FinalCall, FlowMode, FlowPrompt, StreamPlan, Token2Wav, Token2WavCall, check_finite,
+                        stretch_mel, token_hop_schedule)
 from .vocoder.causal_hift import CausalHiFT
 from .vocoder.causal_hift_stream import HiftStream, hift_stream_step
 
@@ -164,5 +173,24 @@ def stream_sentence(tokens: Iterable[int], flow: StreamingFlow, hift: CausalHiFT
         yield call(len(got), finalize=True)
 
 
-__all__ = ["FinalCall", "FlowMode", "StreamPlan", "Token2Wav3State", "VocoderMode", "new_mel", "stream_sentence",
+class Token2Wav3(Token2Wav):
+    """One CosyVoice 3 sentence's flow + CausalHiFT calls (see the module docstring); the vocoder stream is a
+    value kept between this sentence's calls and dropped with it, so nothing carries over to the next request."""
+
+    def __init__(self, flow, hift: CausalHiFT, plan: StreamPlan, prompt: FlowPrompt, **kwargs):
+        super().__init__(flow, hift, plan, prompt, noise=None, **kwargs)  # type: ignore[arg-type]
+        self.vocoder = VocoderMode.WINDOW if plan.incremental else VocoderMode.RERUN
+        self._hift_state = Token2Wav3State()
+
+    def _vocode(self, threads, mel: Tensor, finalize: bool) -> Tensor:
+        self.stop.raise_if_cancelled("Synthesis")
+        t0 = time.perf_counter()
+        wave, self._hift_state = vocode(self.hift, self.vocoder, self._hift_state, stretch_mel(mel, self.speed),
+                                        finalize, self.stop.should_stop)
+        self.clock.vocoder += time.perf_counter() - t0
+        self.stop.raise_if_cancelled("Synthesis")
+        return check_finite(wave, "vocoder").reshape(-1).float().cpu()
+
+
+__all__ = ["FinalCall", "FlowMode", "StreamPlan", "Token2Wav3", "Token2Wav3State", "VocoderMode", "new_mel", "stream_sentence",
            "token2wav_call", "vocode"]

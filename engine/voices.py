@@ -26,6 +26,13 @@ Nothing is lost, whatever crashes when:
   what to do, instead of disappearing.
 
 Export/import use ONE ``.safetensors`` file (:mod:`engine.voice_files`), checked fully when imported.
+
+Model family. The tensors depend on the model that made them: CosyVoice 2 and 3 have other speech tokenizers
+(v2 / v3: the same 6561 codes, other meanings) and other prompt mels (fmax 8 kHz / 12 kHz). So a voice carries
+its ``family`` (``voice.json`` / the export header: ``"family": "cosyvoice2"`` or ``"cosyvoice3"``; voices saved
+before it existed are CosyVoice 2, the only family there was), and :func:`check_voice_family` refuses a voice of
+the other family with :class:`VoiceFamilyError` saying what to do (make it again from its recording:
+:meth:`engine.Engine.remake_voice`).
 """
 from __future__ import annotations
 
@@ -43,7 +50,8 @@ from typing import Any, Iterator
 
 import torch
 
-from .errors import VoiceLibraryError
+from .config import COSYVOICE2, FAMILY_NAMES
+from .errors import InputError, VoiceLibraryError
 from .voice_checks import check_transcript, check_voice_tensors
 from .voice_files import EXPORT_SUFFIX, MAX_META_BYTES, read_tensors, read_voice_file, write_voice_file
 from .voice_names import check_name, name_key, slug
@@ -55,7 +63,12 @@ LOCK_FILE = ".lock"
 LOCK_WAIT_S = 10.0  # a save takes milliseconds; waiting longer means another Timbre is stuck
 _TENSORS_NAME = re.compile(r"voice(-[0-9a-f]{16})?\.safetensors")
 
-__all__ = ["EXPORT_SUFFIX", "Voice", "VoiceInfo", "VoiceLibrary", "read_voice_file", "write_voice_file"]
+__all__ = ["EXPORT_SUFFIX", "Voice", "VoiceFamilyError", "VoiceInfo", "VoiceLibrary", "check_voice_family",
+           "read_voice_file", "write_voice_file"]
+
+
+class VoiceFamilyError(InputError):
+    """A voice made with one model family used with a model of the other (its speech tokens would be wrong)."""
 
 
 def _now_iso() -> str:
@@ -80,6 +93,7 @@ class Voice:
     created: str = field(default_factory=_now_iso)
     source_clip: str = ""
     notes: dict[str, Any] = field(default_factory=dict)  # e.g. the reference analysis report
+    family: str = COSYVOICE2  # the model family whose frontend made the tensors (engine.config)
 
     @property
     def duration_s(self) -> float:
@@ -88,7 +102,7 @@ class Voice:
 
     def info(self) -> "VoiceInfo":
         return VoiceInfo(self.name, self.language, self.created, self.source_clip, self.transcript,
-                         self.duration_s)
+                         self.duration_s, family=self.family)
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -99,6 +113,7 @@ class Voice:
             "created": self.created,
             "source_clip": self.source_clip,
             "notes": self.notes,
+            "family": self.family,
         }
 
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -122,6 +137,7 @@ class VoiceInfo:
     transcript: str
     duration_s: float
     damaged: str = ""
+    family: str = COSYVOICE2  # which model family the voice was made with (see the module docstring)
 
 
 def voice_from(meta: object, tensors: dict[str, torch.Tensor], where: str) -> Voice:
@@ -135,6 +151,10 @@ def voice_from(meta: object, tensors: dict[str, torch.Tensor], where: str) -> Vo
     if version > FORMAT_VERSION:
         raise VoiceLibraryError(f"{where} was made by a newer Timbre (format {version}). Update Timbre.")
     check_voice_tensors(tensors, where)
+    family = meta.get("family", COSYVOICE2)
+    if family not in FAMILY_NAMES:
+        raise VoiceLibraryError(f"{where} was made with a model family Timbre does not know ({str(family)[:40]!r}); "
+                                "update Timbre or make the voice again from its recording.")
     return Voice(
         name=meta["name"],
         transcript=check_transcript(meta.get("transcript", ""), where),
@@ -145,7 +165,20 @@ def voice_from(meta: object, tensors: dict[str, torch.Tensor], where: str) -> Vo
         created=str(meta.get("created", "")),
         source_clip=str(meta.get("source_clip", "")),
         notes=dict(meta["notes"]) if isinstance(meta.get("notes"), dict) else {},
+        family=family,
     )
+
+
+def check_voice_family(voice: Voice, family: str | None) -> None:
+    """Raise :class:`VoiceFamilyError` unless ``voice`` was made with a model of ``family`` (None: any)."""
+    if family is None or voice.family == family:
+        return
+    made, here = FAMILY_NAMES.get(voice.family, voice.family), FAMILY_NAMES.get(family, family)
+    raise VoiceFamilyError(
+        f"Voice {voice.name!r} was made with {made}, and this model is {here}: their speech tokens differ, so "
+        f"it would not sound like the voice. Make the voice again from its recording with the {here} model "
+        f"(the studio's re-analyse, Engine.remake_voice, or `timbre voices add {voice.name!r} --prompt CLIP "
+        f"--overwrite --model MODEL`), or load a {made} model.")
 
 
 def default_voices_dir() -> Path:
@@ -315,7 +348,8 @@ class VoiceLibrary:
                         problem = f"its voice data ({e.tensors.name}) cannot be read ({type(error).__name__})"
                 infos.append(VoiceInfo(e.name, str(meta.get("language", "")), str(meta.get("created", "")),
                                        str(meta.get("source_clip", "")), str(meta.get("transcript", "")),
-                                       n_tokens / 25.0, _what_to_do(replace(e, problem=problem)) if problem else ""))
+                                       n_tokens / 25.0, _what_to_do(replace(e, problem=problem)) if problem else "",
+                                       family=str(meta.get("family", COSYVOICE2))))
         return sorted(infos, key=lambda i: name_key(i.name))
 
     def load(self, name: str) -> Voice:

@@ -47,7 +47,7 @@ REQUIRED_LINUX = [
 
 FORBIDDEN = [
     "tests/*", "*/tests/fixtures/*", "resources/screenshots/*",
-    "engine/parity/*", "engine/bench/*", "app/tools/*",
+    "engine/parity/*", "engine/bench/*", "engine/cluster/*", "ray/*", "app/tools/*",
     "pytest/*", "_pytest/*", "hypothesis/*", "pytestqt/*", "PyInstaller/*",
     "torch/include/*", "torch/test/*", "torch/share/*", "onnx/backend/test/*",
     "*libQt6Qml*", "*libQt6Quick*", "*libQt6WebEngine*", "*libQt63D*", "*libQt6Designer*",

@@ -29,7 +29,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[app,export,checks,server,test]"
+.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[app,export,checks,server,cluster,test]"
 
 # Real PortAudio streams need a device: start a JACK dummy server unless one runs already,
 # and stop it again afterwards if this script started it.

@@ -561,9 +561,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="reference_cpu_perf.json of the official code (ratios are labelled: not side by side)")
     p.add_argument("--quick", action="store_true", help="tiny model, tiny counts (for tests)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one configuration, this process
+    p.add_argument("--family", default="cosyvoice2", choices=("cosyvoice2", "cosyvoice3"),
+                   help="cosyvoice3: the CosyVoice 3 benchmark (engine.bench.cv3: LM step, DiT flow and causal HiFT "
+                        "per streaming chunk, official vs ours; CPU fp32; takes --chunks --tokens --threads --json "
+                        "--quick)")
     args = p.parse_args(argv)
     if args.threads is None:
         args.threads = QUICK_PLAN.threads if args.quick else BenchPlan.threads
+    if args.family == "cosyvoice3":
+        from . import cv3
+
+        return cv3.main([*(["--chunks", str(args.chunks)] if args.chunks else []),
+                         *(["--tokens", str(args.tokens)] if args.tokens else []), "--threads", str(args.threads),
+                         *(["--json", str(args.json)] if args.json else []), *(["--quick"] if args.quick else [])])
     for prec in args.precisions:
         try:
             split_precision(prec)

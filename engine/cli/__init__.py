@@ -16,7 +16,6 @@ in the order ``timbre --help`` shows.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import TimbreError
 from . import check, download, master, render, serve, synth, voices

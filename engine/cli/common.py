@@ -47,6 +47,14 @@ def load_engine(args):
                        download=Download(offline=args.offline))
 
 
+def engine_options(args) -> dict:
+    """The model options as plain values, for :func:`load_engine` on another machine (a model folder given here
+    is named by its absolute path, which must hold the model there too)."""
+    model = Path(args.model).expanduser()
+    return {"model": str(model.resolve()) if model.exists() else args.model, "device": args.device,
+            "precision": args.precision, "normalizer": args.normalizer, "offline": args.offline}
+
+
 def voice_library(args):
     from ..voices import VoiceLibrary
 

@@ -7,18 +7,21 @@ Every take is kept as it is made: in the project's autosave (crash-safe, see eng
 ``--project``, in the project file at the end. ``--resume`` makes only the lines that have no current take
 (an interrupted render's takes are current), so a killed render goes on where it stopped. Without
 ``--project`` the takes live in an autosave named after the output file until the export is written.
+``--cluster ADDRESS`` makes the lines on a Ray cluster instead (engine.cluster); the takes come back here.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import time
 from pathlib import Path
 
-from ..errors import TimbreError
+from ..errors import ClusterError, TimbreError
 from ..export.cli_options import OUT_HELP, add_export_options, check_export_args, export_from_args
 from ..rng import check_seed
-from .common import add_model_options, add_voices_dir_option, bar, check_output_path, load_engine, voice_library, warn
+from .common import (add_model_options, add_voices_dir_option, bar, check_output_path, engine_options, load_engine,
+                     voice_library, warn)
 
 
 def register(sub) -> None:
@@ -37,6 +40,10 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of every line's take (default %(default)s)")
     s.add_argument("--speed", type=float, default=1.0)
     s.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    s.add_argument("--cluster", metavar="ADDRESS", help="make the lines on the Ray cluster whose head is at ADDRESS "
+                   "(HOST:PORT, or auto: the cluster this machine is in); needs timbre[cluster], see README")
+    s.add_argument("--workers-per-node", type=int, metavar="N",
+                   help="with --cluster: engines per machine, sharing its CPUs equally (default 1)")
     add_export_options(s)
     s.set_defaults(func=run)
 
@@ -103,6 +110,7 @@ def run(args) -> int:
     check_output_path(args.out)
     check_export_args(args)
     check_seed(args.seed)
+    check_cluster_args(args)
     project, recovered = open_project(args)
     try:
         prepare(args, project)
@@ -134,22 +142,56 @@ def run(args) -> int:
 
 def render_jobs(args, project, jobs) -> tuple[float, list[str]]:
     """Make a take for each job, keeping each one in the project (and its autosave) as soon as it is made."""
-    from ..project import synthesize_line
-
     t0 = time.perf_counter()
     if not jobs:
         return 0.0, []
-    engine = load_engine(args)
     show_bar = sys.stderr.isatty() or args.progress
     warnings = []
-    for n, job in enumerate(jobs, start=1):
-        take = synthesize_line(engine, job)
-        project.add_take(take)
-        project.autosave()
-        if take.info.watchdog:
-            warnings.append(f"line {job.text[:30]!r}: {take.info.watchdog}")
-        if show_bar:
-            print("\r" + bar(n, len(jobs)), end="", file=sys.stderr, flush=True)
+    takes = cluster_takes(args, jobs) if args.cluster is not None else local_takes(args, jobs)
+    with contextlib.closing(takes):  # a cluster's workers stop as soon as the loop ends, however it ends
+        for n, take in enumerate(takes, start=1):
+            project.add_take(take)
+            project.autosave()
+            if take.info.watchdog:
+                warnings.append(f"line {take.info.text[:30]!r}: {take.info.watchdog}")
+            if show_bar:
+                print("\r" + bar(n, len(jobs)), end="", file=sys.stderr, flush=True)
     if show_bar:
         print(file=sys.stderr)
     return time.perf_counter() - t0, warnings
+
+
+def local_takes(args, jobs):
+    """The takes of ``jobs`` in order, made by one engine in this process."""
+    from ..project import synthesize_line
+
+    engine = load_engine(args)
+    for job in jobs:
+        yield synthesize_line(engine, job)
+
+
+def check_cluster_args(args) -> None:
+    """With --cluster: Ray present (else how to install it), a head answering at the address and a sensible
+    --workers-per-node, all before the project is touched."""
+    if args.cluster is None:
+        if args.workers_per_node is not None:
+            raise TimbreError("--workers-per-node is for --cluster: give the cluster's address too.")
+        return
+    if args.workers_per_node is not None and args.workers_per_node < 1:
+        raise TimbreError(f"--workers-per-node {args.workers_per_node}: give at least 1.")
+    try:
+        from ..cluster import check_reachable, require_ray
+    except ModuleNotFoundError as e:  # the standalone app is built without engine.cluster (packaging/timbre.spec)
+        if e.name != "engine.cluster":
+            raise
+        raise ClusterError('This Timbre build has no --cluster: install Timbre with pip, pip install '
+                           '"timbre[cluster]", to render on a cluster.') from e
+    require_ray()
+    check_reachable(args.cluster)
+
+
+def cluster_takes(args, jobs):
+    """The takes of ``jobs`` made on the --cluster, in the order they finish (engine.cluster)."""
+    from ..cluster import cluster_takes as on_cluster
+
+    return on_cluster(args.cluster, engine_options(args), jobs, per_node=args.workers_per_node or 1)

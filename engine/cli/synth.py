@@ -16,8 +16,20 @@ from .common import (add_model_options, add_voices_dir_option, bar, check_output
                      voice_library, warn)
 
 
+def models_help() -> str:
+    """The models ``--model`` takes, one per line (argparse would break a repo id at its hyphens)."""
+    from ..hub import COSYVOICE3_REPO_ID, DEFAULT_REPO_ID
+
+    return ("Speak text to an audio file with either model family; --model is a repo id or a downloaded folder,\n"
+            "whose family Timbre reads from its files:\n"
+            f"  CosyVoice 2: {DEFAULT_REPO_ID} (the default)\n"
+            f"  CosyVoice 3: {COSYVOICE3_REPO_ID}\n"
+            "A saved voice works with the family it was made with (timbre voices list shows it).")
+
+
 def register(sub) -> None:
-    s = sub.add_parser("synth", help="speak text to an audio file")
+    s = sub.add_parser("synth", help="speak text to an audio file", description=models_help(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_options(s)
     add_voices_dir_option(s)
     s.add_argument("--prompt", help="prompt recording (3-10 s of speech)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import FAMILY_NAMES
 from ..errors import TimbreError
 from .common import add_model_options, add_voices_dir_option, load_engine, voice_library
 
@@ -40,7 +41,8 @@ def run(args) -> int:
             print(f"no voices in {lib.root}")
         for i in infos:
             lang = f" [{i.language}]" if i.language else ""
-            print(f"{i.name}{lang}  {i.duration_s:.1f} s  {i.created}  {i.transcript[:60]!r}")
+            family = FAMILY_NAMES.get(i.family, i.family)
+            print(f"{i.name}{lang}  {family}  {i.duration_s:.1f} s  {i.created}  {i.transcript[:60]!r}")
         return 0
     if args.action == "add":
         if not Path(args.prompt).is_file():
@@ -50,7 +52,7 @@ def run(args) -> int:
         engine = load_engine(args)
         voice = engine.make_voice(args.prompt, args.transcript or "", name=args.name, language=args.language or "")
         info = lib.save(voice, overwrite=args.overwrite)
-        print(f"added voice {info.name!r} ({info.duration_s:.1f} s prompt)")
+        print(f"added voice {info.name!r} ({info.duration_s:.1f} s prompt, for {engine.family_name})")
         return 0
     if args.action == "remove":
         lib.delete(args.name)
