@@ -466,3 +466,38 @@ def verify_model(folder: str | Path, cancel: engine.CancelToken, progress) -> An
     from engine.hub import verify_model as verify
 
     return verify(folder, cancel=cancel, progress=progress)
+
+
+# ---- model families (issue 19): CosyVoice 2 and 3 side by side ---------------------------------------------------
+def known_models() -> dict[str, str]:
+    """The repos the model manager offers: repo id -> the family's name ("CosyVoice 2"), the default first."""
+    from engine.config import FAMILY_NAMES
+    from engine.hub import KNOWN_REPOS
+
+    return {repo: FAMILY_NAMES[family] for repo, family in KNOWN_REPOS.items()}
+
+
+def family_name(family: str) -> str:
+    """"CosyVoice 3" for ``cosyvoice3`` (what the studio shows); an unknown family as it is."""
+    from engine.config import FAMILY_NAMES
+
+    return FAMILY_NAMES.get(family, family)
+
+
+def folder_family(folder: str | Path) -> str:
+    """The family of a model folder by the files it holds (typed ModelFolderError naming what is wrong)."""
+    from engine.config import model_family
+
+    return model_family(Path(folder))
+
+
+def remake_voice(loaded: Any, voice: Any, audio: np.ndarray, sample_rate: int) -> Any:
+    """``voice`` analysed again from its recording for the loaded model's family (engine thread)."""
+    return loaded.remake_voice(voice, np.asarray(audio, np.float32), sample_rate=int(sample_rate))
+
+
+def markup_tokens() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(CMU phoneme tokens, pinyin tokens) a model with pronunciation markup reads inside text."""
+    from engine.frontend.cosyvoice3_tokens import CMU_PHONEME_TOKENS, PINYIN_TOKENS
+
+    return CMU_PHONEME_TOKENS, PINYIN_TOKENS
