@@ -234,7 +234,7 @@ class MainWindow(QMainWindow):
         self.session.lineRetaken.connect(self.generation.line_retaken)
         self.session.metricsChanged.connect(self.generation.show_metrics)
         self.session.ended.connect(self.generation.ended)
-        self.session.playbackFailed.connect(lambda message: self.show_error("Cannot play", message))
+        self.session.playbackFailed.connect(self.extras.audio_notice.report)  # one box per reason, not per line
 
     def _restore(self) -> None:
         s = self.settings
