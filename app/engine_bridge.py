@@ -76,8 +76,11 @@ def precision_choice(saved: str) -> str:
         return "auto"
 
 
-def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto") -> Any:
-    return engine.Engine.load(Path(model_dir), device=device, precision=precision_choice(precision))
+def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto",
+                cancel: engine.CancelToken = engine.NEVER_CANCELLED) -> Any:
+    """The engine for ``model_dir``; ``cancel`` stops a load that waits on a download (engine.Cancelled)."""
+    return engine.Engine.load(Path(model_dir), device=device, precision=precision_choice(precision),
+                              download=engine.Download(cancel=cancel))
 
 
 def describe_engine(loaded: Any) -> str:

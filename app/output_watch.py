@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from .widgets.main_window import MainWindow
 
 POLL_MS = 250
-# A callback comes every blocksize / rate seconds (1024 / 24000 = 43 ms); a second without one is 20+ missed, far
-# more than any scheduling hiccup of a busy machine (a GUI thread blocked that long stops this timer too).
-STALL_S = 1.0
+# A callback comes every blocksize / rate seconds (1024 / 24000 = 43 ms). A sound server starved of CPU on an
+# overloaded machine can miss a second of them and recover, so only 3 s without one (70 missed) counts as gone; a
+# GUI thread blocked meanwhile cannot fake it (the callbacks go on in PortAudio's thread and are seen next poll).
+STALL_S = 3.0
 LOST = ("Playback stopped: the audio output went away (the sound server stopped or the device was unplugged). "
         "Generation goes on and every take is kept. Restart Timbre once the output is back to hear it again.")
 

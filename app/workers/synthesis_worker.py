@@ -194,7 +194,6 @@ class SynthesisWorker(QObject):
     lineFinished = Signal(object)  # LineFinished  # noqa: N815
     jobEnded = Signal(object)  # JobEnded  # noqa: N815
     requestDone = Signal(object)  # RequestDone  # noqa: N815
-    _loaded = Signal(int, object)  # load number, Engine or the exception (from the load's own thread)
 
     def __init__(self) -> None:
         super().__init__()
@@ -203,7 +202,7 @@ class SynthesisWorker(QObject):
         # Held around every use of the engine (a line, a voice, a request): the studio's speech server holds it
         # around its requests too, so the two never run the engine at once.
         self.engine_lock = threading.Lock()
-        self._loaded.connect(self._load_done)  # queued into this worker's thread
+        self.load_cancel = CancelToken()  # set when the studio closes: a load that waits on the network stops
 
     @Slot(str, str, str)
     def load(self, model_dir: str, device: str, precision: str) -> None:
@@ -215,32 +214,33 @@ class SynthesisWorker(QObject):
             log.error("engine load failed: %s", plan.problem)
             self.engineFailed.emit(EngineFailed(plan.problem, LoadProblem.DEVICE))
             return
-        # Loading (seconds, or for ever from a stalled disk) and the text frontend's first use (the normaliser's
-        # grammars) run on a daemon thread of their own: this thread stays free to stop when the app closes (a
-        # window closed mid-load exits at once instead of destroying a running QThread), and the GUI hears "ready"
-        # once both are done, so the first take does not pay for the warm-up.
-        threading.Thread(target=self._load_and_warm_up, args=(self._loads, model_dir, device, precision),
-                         name="timbre-load", daemon=True).start()
-
-    def _load_and_warm_up(self, load: int, model_dir: str, device: str, precision: str) -> None:
         try:
-            loaded = bridge.load_engine(model_dir, device, precision)
-            bridge.warm_up(loaded)
+            # The studio's closing cancels this token: a load stalled on a download (a hub that does not answer)
+            # stops within a second, so the thread ends and the window closes cleanly.
+            loaded = bridge.load_engine(model_dir, device, precision, cancel=self.load_cancel)
+        except Cancelled:
+            log.info("model load cancelled")
+            return
         except Exception as error:  # noqa: BLE001 - every failure must reach the user, not kill the thread
-            self._loaded.emit(load, error)
-            return
-        self._loaded.emit(load, loaded)
-
-    @Slot(int, object)
-    def _load_done(self, load: int, loaded: Any) -> None:
-        if load != self._loads:  # replaced by another load meanwhile
-            return
-        if isinstance(loaded, Exception):
-            self._failed(loaded)
+            self._failed(error)
             return
         self.engine = loaded
-        self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), bridge.model_name(loaded),
-                                          str(loaded.family), bool(loaded.supports_phoneme_markup)))
+        # The text frontend's first use builds the normaliser's grammars (seconds). That runs on a daemon thread of
+        # its own: this thread stays free to stop when the app closes (a Ctrl+C waits for nothing that cannot be
+        # interrupted), and the GUI hears "ready" once it is done, so the first take does not pay for it.
+        threading.Thread(target=self._warm_up, args=(self._loads, loaded), name="timbre-warm-up",
+                         daemon=True).start()
+
+    def _warm_up(self, load: int, loaded: Any) -> None:
+        try:
+            bridge.warm_up(loaded)
+        except Exception as error:  # noqa: BLE001 - see load
+            if load == self._loads:
+                self._failed(error)
+            return
+        if load == self._loads:  # not replaced by another load meanwhile
+            self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), bridge.model_name(loaded),
+                                              str(loaded.family), bool(loaded.supports_phoneme_markup)))
 
     def _failed(self, error: Exception) -> None:
         log.error("engine load failed: %s", "".join(traceback.format_exception(error)))
@@ -431,6 +431,7 @@ class EngineThread(QObject):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel everything, stop the thread's loop, and wait for it (closing the app)."""
         self.cancel()
+        self.worker.load_cancel.cancel()
         for token in self._requests.values():
             token.cancel()
         self.thread.quit()
