@@ -76,8 +76,11 @@ def precision_choice(saved: str) -> str:
         return "auto"
 
 
-def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto") -> Any:
-    return engine.Engine.load(Path(model_dir), device=device, precision=precision_choice(precision))
+def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto",
+                cancel: engine.CancelToken = engine.NEVER_CANCELLED) -> Any:
+    """The engine for ``model_dir``; ``cancel`` stops a load that waits on a download (engine.Cancelled)."""
+    return engine.Engine.load(Path(model_dir), device=device, precision=precision_choice(precision),
+                              download=engine.Download(cancel=cancel))
 
 
 def describe_engine(loaded: Any) -> str:
@@ -466,3 +469,42 @@ def verify_model(folder: str | Path, cancel: engine.CancelToken, progress) -> An
     from engine.hub import verify_model as verify
 
     return verify(folder, cancel=cancel, progress=progress)
+
+
+# ---- model families (issue 19): CosyVoice 2 and 3 side by side ---------------------------------------------------
+def known_models() -> dict[str, str]:
+    """The repos the model manager offers: repo id -> the family's name ("CosyVoice 2"), the default first."""
+    from engine.config import FAMILY_NAMES
+    from engine.hub import KNOWN_REPOS
+
+    return {repo: FAMILY_NAMES[family] for repo, family in KNOWN_REPOS.items()}
+
+
+def family_name(family: str) -> str:
+    """"CosyVoice 3" for ``cosyvoice3`` (what the studio shows); an unknown family as it is."""
+    from engine.config import FAMILY_NAMES
+
+    return FAMILY_NAMES.get(family, family)
+
+
+def folder_family(folder: str | Path) -> str:
+    """The family of a model folder by the files it holds (typed ModelFolderError naming what is wrong)."""
+    from engine.config import model_family
+
+    return model_family(Path(folder))
+
+
+def remake_voice(loaded: Any, voice: Any, audio: np.ndarray, sample_rate: int) -> Any:
+    """``voice`` analysed again from its recording for the loaded model's family (engine thread)."""
+    return loaded.remake_voice(voice, np.asarray(audio, np.float32), sample_rate=int(sample_rate))
+
+
+def markup_tokens() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(CMU phoneme tokens, pinyin tokens) a model with pronunciation markup reads inside the studio's text.
+
+    CMU vowels without their stress digit only: the studio's normaliser (wetext) spells digits out, so ``[AH0]``
+    reaches the model as ``[AHzero]`` (the official quirk 14.10); ``[AH]`` and every pinyin token arrive whole
+    (measured on the tiny CosyVoice 3: each is one special id)."""
+    from engine.frontend.cosyvoice3_tokens import CMU_PHONEME_TOKENS, PINYIN_TOKENS
+
+    return tuple(t for t in CMU_PHONEME_TOKENS if not any(c.isdigit() for c in t)), PINYIN_TOKENS

@@ -62,6 +62,8 @@ class Generation(QObject):
 
         def now() -> None:
             made = jobs()
+            if made and self.w.extras.families.offer_remake(made, now):
+                return  # a voice of the other model family is re-analysed first, then this runs again
             if made == []:
                 self.w.show_error("Nothing to generate", "Every line has a current take (or there are no lines yet).")
             elif made:

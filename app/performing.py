@@ -89,7 +89,8 @@ class Performing(QObject):
     def open_pronunciations(self) -> PronunciationDialog:
         doc = self.w.document
         dialog = PronunciationDialog(doc.project.pronunciations, doc.global_words,
-                                     self.w.cast.current_name or bridge.NARRATOR, doc.global_words_problem, self.w)
+                                     self.w.cast.current_name or bridge.NARRATOR, doc.global_words_problem, self.w,
+                                     markup=self.w.extras.families.phoneme_markup)
         dialog.hearRequested.connect(self.hear_word)
         dialog.applied.connect(self.pronunciations_applied)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -77,6 +77,9 @@ class Settings:
     custom_presets: dict[str, str] = field(default_factory=dict)
     last_folders: dict[str, str] = field(default_factory=dict)  # file dialog kind -> the folder used last
     recent_projects: list[str] = field(default_factory=list)  # .timbre files, the newest first
+    # The last model load that did not end "ready": folder, state ("loading" / "failed"), message (app/model_guard.py)
+    model_load: dict[str, str] = field(default_factory=dict)
+    server_port: int = 8000  # the studio's speech server (Tools ▸ Speech server), on 127.0.0.1
 
     def __post_init__(self) -> None:
         _migrate(self)

@@ -87,3 +87,12 @@ def resolve(name: str | None, kind: str) -> int | None:
         if device.name == name:
             return device.index
     return None
+
+
+def output_lost() -> None:
+    """The sound server went away under an open stream (JACK stopped): PortAudio's own clean-up at exit would then
+    abort the process (pa_jack's Terminate asserts), so it is skipped; the operating system frees what is left."""
+    import atexit
+
+    if _sd is not None:
+        atexit.unregister(_sd._exit_handler)

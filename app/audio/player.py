@@ -61,6 +61,7 @@ class PlayerStats:
     underruns: int = 0
     started: bool = False
     finished: bool = False
+    callbacks: int = 0  # audio callbacks so far: stops growing when the sound server is gone (app/output_watch.py)
 
 
 class StreamPlayer:
@@ -80,6 +81,7 @@ class StreamPlayer:
         self._pos = 0
         self._played = 0  # written by the callback only; read (racy but monotonic) by others
         self._underruns = 0
+        self._callbacks = 0  # written by the callback only
         self._drained = threading.Event()
         self._queued = 0
         self._prebuffer_frames = int(MIN_PREBUFFER_S * sample_rate)
@@ -152,7 +154,7 @@ class StreamPlayer:
     @property
     def stats(self) -> PlayerStats:
         return PlayerStats(self._queued, self._played, self._underruns, self._stream is not None,
-                           self._drained.is_set())
+                           self._drained.is_set(), self._callbacks)
 
     @property
     def buffered_seconds(self) -> float:
@@ -176,7 +178,11 @@ class StreamPlayer:
         if self._queued == 0 and self._ended:
             self._drained.set()
             return
-        sd = sounddevice()
+        try:
+            sd = sounddevice()
+        except AudioDeviceError:
+            self._drained.set()  # no PortAudio: said once for this playback, not again for every chunk fed
+            raise
         try:
             stream = sd.OutputStream(samplerate=self.sample_rate, channels=1, dtype="float32",
                                      device=self.device, blocksize=self.blocksize,
@@ -191,6 +197,7 @@ class StreamPlayer:
 
     # ---- consumer side (PortAudio thread): copying only ----------------------------------
     def _callback(self, outdata, frames, time_info, status) -> None:  # noqa: ANN001 - PortAudio
+        self._callbacks += 1
         written = 0
         out = outdata[:, 0]
         while written < frames:

@@ -39,6 +39,7 @@ from ..resources import icon_path, load_presets
 from ..script_sync import ScriptSync
 from ..session import GenerationSession
 from ..settings import Settings, autosave_dir, data_dir, pronunciations_file
+from ..studio_extras import StudioExtras
 from ..take_checks import TakeChecks
 from ..voice_work import VoiceWork
 from ..workers.check_worker import CheckThread
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self._build()
         self.listening = Listening(self)
         self.files = ProjectFiles(self)
+        self.extras = StudioExtras(self)  # model guard, families, A/B, speech server
         self._connect()
         self.actions = studio_actions.install(self, studio_menu.entries(self))
         for text in VOICE_ACTIONS:  # the keys of the Voices tab show it
@@ -232,7 +234,7 @@ class MainWindow(QMainWindow):
         self.session.lineRetaken.connect(self.generation.line_retaken)
         self.session.metricsChanged.connect(self.generation.show_metrics)
         self.session.ended.connect(self.generation.ended)
-        self.session.playbackFailed.connect(lambda message: self.show_error("Cannot play", message))
+        self.session.playbackFailed.connect(self.extras.audio_notice.report)  # one box per reason, not per line
 
     def _restore(self) -> None:
         s = self.settings
@@ -311,7 +313,7 @@ class MainWindow(QMainWindow):
         return self.generation.generating
 
     def start_engine(self) -> bool:
-        return self.engine_status.start()
+        return self.extras.guard.start()  # asks first when the model failed to load last time
 
     def open_model_manager(self, first_run: bool = False) -> ModelManagerDialog:
         return self.engine_status.open_model_manager(first_run)
@@ -406,6 +408,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.engine_thread.cancel()
+        self.extras.shutdown()
         self.listening.stop()
         if self.reference.is_recording:
             self.reference.stop_recording()

@@ -21,8 +21,8 @@ from .model_verify import VerifyThread
 
 FIRST_RUN_TEXT = (
     "<b>Timbre needs a speech model before it can speak.</b><br>"
-    "Download <b>CosyVoice2-0.5B</b> (about 2 GB, once; an interrupted download resumes where it stopped), "
-    "or point Timbre at a folder where you already have it. Everything then runs on this computer, offline."
+    "Download <b>CosyVoice2-0.5B</b> (about 2 GB, once; an interrupted download resumes where it stopped) or "
+    "<b>Fun-CosyVoice3-0.5B</b>, or point Timbre at a folder where you already have one. Everything then runs on this computer, offline."
 )
 
 
@@ -59,7 +59,7 @@ class ModelManagerDialog(QDialog):
         self._started_at = 0.0
         self._start_bytes = 0
 
-        intro = QLabel(FIRST_RUN_TEXT if first_run else "Choose the CosyVoice 2 model Timbre uses.")
+        intro = QLabel(FIRST_RUN_TEXT if first_run else "Choose the model Timbre uses (CosyVoice 2 or 3).")
         intro.setWordWrap(True)
         intro.setObjectName("introLabel")
 
@@ -84,6 +84,11 @@ class ModelManagerDialog(QDialog):
         local_layout.addWidget(self.folder_status)
 
         self.repo_edit = QLineEdit(bridge.DEFAULT_REPO_ID)
+        # Both families (issue 19): picking one fills in its repository and a folder of its own.
+        self.model_choice = QComboBox()
+        for repo, family in bridge.known_models().items():
+            self.model_choice.addItem(f"{family} · {repo}", repo)
+        self.model_choice.currentIndexChanged.connect(lambda _i: self._choose_repo())
         self.dest_edit = QLineEdit(str(bridge.default_download_folder(bridge.DEFAULT_REPO_ID, data_dir() / "models")))
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primaryButton")
@@ -99,6 +104,7 @@ class ModelManagerDialog(QDialog):
         self.progress_label.setWordWrap(True)  # an error names a URL and what to do: it must not run off
         download_box = QGroupBox("Download")
         form = QFormLayout()
+        form.addRow("Model", self.model_choice)
         form.addRow("Repository", self.repo_edit)
         form.addRow("Save to", self.dest_edit)
         buttons_row = QHBoxLayout()
@@ -176,10 +182,23 @@ class ModelManagerDialog(QDialog):
             self.folder_status.setText(f"<span style='color:#e0b341'>⚠ {error}</span>")
             ok_button.setEnabled(False)
             return False
-        self.folder_status.setText("<span style='color:#3fb68b'>✔ Complete CosyVoice 2 model folder</span>")
+        self.folder_status.setText(f"<span style='color:#3fb68b'>✔ Complete {self._family(text)} model folder</span>")
         ok_button.setEnabled(self._plan_ok())
         self.verify_button.setEnabled(not self._verifying)
         return True
+
+    @staticmethod
+    def _family(folder: str) -> str:
+        """"CosyVoice 3": the family of a folder that passed the check (its YAML says which)."""
+        try:
+            return bridge.family_name(bridge.folder_family(folder))
+        except TimbreError:
+            return "CosyVoice"
+
+    def _choose_repo(self) -> None:
+        repo = self.model_choice.currentData()
+        self.repo_edit.setText(repo)
+        self.dest_edit.setText(str(bridge.default_download_folder(repo, data_dir() / "models")))
 
     # ---- verify ----------------------------------------------------------------------------
     _verifying = False

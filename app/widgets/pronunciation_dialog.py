@@ -100,7 +100,7 @@ class PronunciationDialog(QDialog):
     applied = Signal(object)  # WordLists  # noqa: N815
 
     def __init__(self, project: Any, global_words: Any, speaker: str, global_problem: str = "",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, markup: bool = False) -> None:
         super().__init__(parent)
         self.global_readable = not global_problem
         self.setWindowTitle("Pronunciations")
@@ -138,6 +138,13 @@ class PronunciationDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.tabs, 1)
+        self.markup = None  # pronunciation markup, offered only when the loaded model reads it
+        if markup:
+            from .markup_palette import MarkupPalette
+
+            self.markup = MarkupPalette()
+            self.markup.inserted.connect(self._insert_markup)
+            layout.addWidget(self.markup)
         layout.addLayout(hear)
         layout.addWidget(self.said)
         layout.addWidget(self.problem)
@@ -169,6 +176,19 @@ class PronunciationDialog(QDialog):
         text = self._text()
         self.hear_button.setEnabled(bool(text))
         self.said.setText(f"Said as: {lexicon.apply(text)}" if text else "")
+
+    def _insert_markup(self, token: str) -> None:
+        """Add ``token`` to the selected row's "Say it as" (the text to try when no row is selected)."""
+        table = (self.project_table if self.tabs.currentIndex() == 0 else self.global_table).table
+        row = table.currentRow()
+        if row < 0:
+            self.try_edit.insert(token)
+            return
+        item = table.item(row, 1)
+        if item is None:
+            table.setItem(row, 1, QTableWidgetItem(token))
+        else:
+            item.setText(item.text() + token)
 
     def _hear(self) -> None:
         text = self._text()

@@ -54,8 +54,10 @@ def entries(window: "MainWindow") -> list[studio_actions.Entry]:
         e("&Generate", "Play all / stop", b.play_button, "Ctrl+P"),
         e("&Generate", "Play / stop take", window.takes.play_button),
         e("&Generate", "A/B with the take before", window.takes.ab_button, "Ctrl+B"),
+        e("&Generate", "A/B on another model…", lambda: window.extras.ab.open()),
         e("&Tools", "Models…", lambda: window.engine_status.open_model_manager(), "Ctrl+M"),
         e("&Tools", "Settings…", window.open_settings, "Ctrl+,"),
+        e("&Tools", "Speech server", window.extras.server.panel.switch),
         e("&Help", "Keyboard shortcuts", window.show_shortcuts, "F1"),
     ]
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from engine import TimbreError
 
+from .. import engine_bridge as bridge
 from .file_dialogs import FileDialogs, FileKind
 
 VOICE_FILTER = "Timbre voice (*.safetensors)"
@@ -30,6 +31,7 @@ class VoiceLibraryPanel(QGroupBox):
         super().__init__("Voices", parent)
         self.library = library
         self.dialogs = dialogs or FileDialogs({})
+        self.model_family = ""  # the loaded model's family: voices of the other one are marked
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setWordWrap(True)  # a long name or the empty-list hint wraps instead of scrolling sideways
@@ -75,11 +77,14 @@ class VoiceLibraryPanel(QGroupBox):
             self.errorRaised.emit("Voice library", str(error))
         for info in infos:
             damaged = getattr(info, "damaged", "")
+            other = family_mark(info.family, self.model_family)
             detail = "⚠ damaged" if damaged else \
-                f"{info.duration_s:.1f} s · {(info.transcript or '(no transcript)')[:40]}"
+                f"{info.duration_s:.1f} s · {other or bridge.family_name(info.family)} · " \
+                f"{(info.transcript or '(no transcript)')[:40]}"
             item = QListWidgetItem(f"{info.name}\n{detail}")
             item.setData(Qt.ItemDataRole.UserRole, info.name)
-            item.setToolTip(damaged or info.transcript or "No transcript (use Cross-lingual or Instruct mode)")
+            item.setToolTip(damaged or "\n".join(t for t in (other and family_advice(info.family, self.model_family),
+                            info.transcript or "No transcript (use Cross-lingual or Instruct mode)") if t))
             self.list.addItem(item)
         if not infos:
             placeholder = QListWidgetItem("No voices yet: save one from the reference clip above.")
@@ -89,6 +94,12 @@ class VoiceLibraryPanel(QGroupBox):
         self.select(select or "")
         self._update_enabled()
         self.listChanged.emit()
+
+    def set_model_family(self, family: str) -> None:
+        """Mark the voices made with another family than ``family`` (the loaded model's; "": none loaded)."""
+        if family != self.model_family:
+            self.model_family = family
+            self.refresh()
 
     def select(self, name: str) -> bool:
         for i in range(self.list.count()):
@@ -190,3 +201,13 @@ class VoiceLibraryPanel(QGroupBox):
         except TimbreError as error:
             self.errorRaised.emit("Cannot export the voice", str(error))
             return None
+
+
+def family_mark(voice_family: str, model_family: str) -> str:
+    """"⚠ CosyVoice 2" for a voice of another family than the loaded model's; "" when it fits (or none is loaded)."""
+    return f"⚠ {bridge.family_name(voice_family)}" if model_family and voice_family != model_family else ""
+
+
+def family_advice(voice_family: str, model_family: str) -> str:
+    return (f"Made with {bridge.family_name(voice_family)}; the loaded model is {bridge.family_name(model_family)}. "
+            "Generating with it offers to re-analyse it from its recording.")

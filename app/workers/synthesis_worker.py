@@ -71,6 +71,8 @@ class WordRequest:
 class EngineReady:
     summary: str  # "cpu · fp32"
     model: str  # "CosyVoice 2"
+    family: str = ""  # "cosyvoice2" / "cosyvoice3": voices of the other one must be made again
+    phoneme_markup: bool = False  # the model reads pinyin / CMU phoneme markup in text
 
 
 class LoadProblem(str, enum.Enum):
@@ -127,13 +129,25 @@ class LineFinished:
 
 
 @dataclass(frozen=True)
+class RemakeRequest:
+    """``voice`` analysed again from its recording (float32 mono at ``sample_rate``) for the loaded model."""
+
+    request_id: int
+    voice: Any
+    audio: np.ndarray
+    sample_rate: int
+    cancel: CancelToken
+
+
+@dataclass(frozen=True)
 class RequestDone:
-    """A conversion (``take``) or a spoken word (``audio``) is ready, or ``error`` says why not."""
+    """A conversion (``take``), a spoken word (``audio``) or a remade ``voice`` is ready, or ``error`` says why not."""
 
     request_id: int
     take: Any = None
     audio: np.ndarray | None = None
     error: str = ""
+    voice: Any = None
 
 
 class Outcome(str, enum.Enum):
@@ -185,6 +199,10 @@ class SynthesisWorker(QObject):
         super().__init__()
         self.engine: Any = None
         self._loads = 0  # which load is the current one (a warm-up of an older one reports nothing)
+        # Held around every use of the engine (a line, a voice, a request): the studio's speech server holds it
+        # around its requests too, so the two never run the engine at once.
+        self.engine_lock = threading.Lock()
+        self.load_cancel = CancelToken()  # set when the studio closes: a load that waits on the network stops
 
     @Slot(str, str, str)
     def load(self, model_dir: str, device: str, precision: str) -> None:
@@ -197,7 +215,12 @@ class SynthesisWorker(QObject):
             self.engineFailed.emit(EngineFailed(plan.problem, LoadProblem.DEVICE))
             return
         try:
-            loaded = bridge.load_engine(model_dir, device, precision)
+            # The studio's closing cancels this token: a load stalled on a download (a hub that does not answer)
+            # stops within a second, so the thread ends and the window closes cleanly.
+            loaded = bridge.load_engine(model_dir, device, precision, cancel=self.load_cancel)
+        except Cancelled:
+            log.info("model load cancelled")
+            return
         except Exception as error:  # noqa: BLE001 - every failure must reach the user, not kill the thread
             self._failed(error)
             return
@@ -216,7 +239,8 @@ class SynthesisWorker(QObject):
                 self._failed(error)
             return
         if load == self._loads:  # not replaced by another load meanwhile
-            self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), bridge.model_name(loaded)))
+            self.engineReady.emit(EngineReady(bridge.describe_engine(loaded), bridge.model_name(loaded),
+                                              str(loaded.family), bool(loaded.supports_phoneme_markup)))
 
     def _failed(self, error: Exception) -> None:
         log.error("engine load failed: %s", "".join(traceback.format_exception(error)))
@@ -230,7 +254,8 @@ class SynthesisWorker(QObject):
             self.voiceDone.emit(VoiceResult(request_id, error=NO_MODEL))
             return
         try:
-            voice = bridge.make_voice(self.engine, np.asarray(audio, np.float32), sample_rate, transcript, name)
+            with self.engine_lock:
+                voice = bridge.make_voice(self.engine, np.asarray(audio, np.float32), sample_rate, transcript, name)
         except Exception as error:  # noqa: BLE001 - see load
             log.error("make_voice failed: %s", traceback.format_exc())
             self.voiceDone.emit(VoiceResult(request_id, error=user_message(error)))
@@ -247,10 +272,11 @@ class SynthesisWorker(QObject):
             for line in job.lines:
                 job.cancel.raise_if_cancelled("Generation")
                 self.lineStarted.emit(LineStarted(job.job_id, line.line_id))
-                if job.best_of > 1:
-                    self._best_of(job, line, clock)
-                else:
-                    self._one_take(job, line, clock)
+                with self.engine_lock:
+                    if job.best_of > 1:
+                        self._best_of(job, line, clock)
+                    else:
+                        self._one_take(job, line, clock)
         except Cancelled:
             self.jobEnded.emit(JobEnded(job.job_id, Outcome.CANCELLED))
             return
@@ -288,12 +314,18 @@ class SynthesisWorker(QObject):
         self._request(request.request_id, lambda: RequestDone(request.request_id, audio=bridge.hear_word(
             self.engine, request.word, request.voice, request.lexicon, request.cancel)))
 
+    @Slot(object)
+    def remake(self, request: RemakeRequest) -> None:
+        self._request(request.request_id, lambda: RequestDone(request.request_id, voice=bridge.remake_voice(
+            self.engine, request.voice, request.audio, request.sample_rate)))
+
     def _request(self, request_id: int, run) -> None:
         if self.engine is None:
             self.requestDone.emit(RequestDone(request_id, error=NO_MODEL))
             return
         try:
-            done = run()
+            with self.engine_lock:
+                done = run()
         except Cancelled:
             done = RequestDone(request_id, error="Cancelled.")
         except Exception as error:  # noqa: BLE001 - see load
@@ -331,6 +363,7 @@ class EngineThread(QObject):
     _run = Signal(object)
     _convert = Signal(object)
     _hear = Signal(object)
+    _remake = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -343,6 +376,7 @@ class EngineThread(QObject):
         self._run.connect(self.worker.run_job)
         self._convert.connect(self.worker.convert)
         self._hear.connect(self.worker.hear)
+        self._remake.connect(self.worker.remake)
         self.thread.start()
         self._token: CancelToken | None = None
         self._requests: dict[int, CancelToken] = {}  # one-off requests not answered yet
@@ -376,6 +410,12 @@ class EngineThread(QObject):
         self._hear.emit(WordRequest(request_id, word, voice, lexicon, token))
         return request_id
 
+    def remake_voice(self, voice: Any, audio: np.ndarray, sample_rate: int) -> int:
+        """Queue ``voice`` made again from its recording for the loaded model; answered by ``worker.requestDone``."""
+        request_id, token = self._request()
+        self._remake.emit(RemakeRequest(request_id, voice, np.asarray(audio, np.float32), int(sample_rate), token))
+        return request_id
+
     def _request(self) -> tuple[int, CancelToken]:
         request_id, token = next(self._ids), bridge.cancel_token()
         self._requests[request_id] = token
@@ -391,6 +431,7 @@ class EngineThread(QObject):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel everything, stop the thread's loop, and wait for it (closing the app)."""
         self.cancel()
+        self.worker.load_cancel.cancel()
         for token in self._requests.values():
             token.cancel()
         self.thread.quit()
