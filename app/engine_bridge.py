@@ -500,11 +500,8 @@ def remake_voice(loaded: Any, voice: Any, audio: np.ndarray, sample_rate: int) -
 
 
 def markup_tokens() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(CMU phoneme tokens, pinyin tokens) a model with pronunciation markup reads inside the studio's text.
-
-    CMU vowels without their stress digit only: the studio's normaliser (wetext) spells digits out, so ``[AH0]``
-    reaches the model as ``[AHzero]`` (the official quirk 14.10); ``[AH]`` and every pinyin token arrive whole
-    (measured on the tiny CosyVoice 3: each is one special id)."""
+    """(CMU phoneme tokens, pinyin tokens) a model with pronunciation markup reads inside the studio's text, stress
+    digits included: the engine's normalisers keep the tokens as typed (engine.frontend.text)."""
     from engine.frontend.cosyvoice3_tokens import CMU_PHONEME_TOKENS, PINYIN_TOKENS
 
-    return tuple(t for t in CMU_PHONEME_TOKENS if not any(c.isdigit() for c in t)), PINYIN_TOKENS
+    return CMU_PHONEME_TOKENS, PINYIN_TOKENS

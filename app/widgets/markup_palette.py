@@ -1,6 +1,6 @@
 """Pronunciation markup for models that read it (CosyVoice 3): pick a CMU phoneme or a pinyin syllable part and
-insert it where the cursor is, so "Say it as" can be ``[HH][AH][L][OW]`` or ``[n][ǐ][h][ǎo]`` (CMU vowels without their
-stress digit: the normaliser would spell the digit out, see engine_bridge.markup_tokens).
+insert it where the cursor is, so "Say it as" can be ``[HH][AH0][L][OW1]`` or ``[n][ǐ][h][ǎo]`` (a CMU vowel with or
+without its stress digit: 0 none, 1 primary, 2 secondary).
 
 Only shown when the loaded model supports markup (``Engine.supports_phoneme_markup``); a CosyVoice 2 model would read
 the brackets as letters.
@@ -50,5 +50,5 @@ class MarkupPalette(QWidget):
         """Insert only what the model knows: a token of the chosen kind, as the list writes it."""
         known = self.token.currentText() in self._tokens[self.kind.currentText()]
         self.insert_button.setEnabled(known)
-        self.insert_button.setToolTip("" if known else "Not a token of this kind (stress digits are not read); "
+        self.insert_button.setToolTip("" if known else "Not a token of this kind; "
                                       "pick one from the list")
