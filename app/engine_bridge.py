@@ -322,24 +322,9 @@ def synthesize_line(loaded: Any, job: Any, cancel: engine.CancelToken, on_chunk)
 
 
 def best_of_line(loaded: Any, job: Any, n: int, checker: Any, cancel: engine.CancelToken, on_take) -> tuple:
-    """Best-of-``n`` takes of a line with the engine's best_of (new seeds until one passes its checks):
-    (takes as project Takes with their check reports, index of the chosen one). ``on_take(Take)`` sees each."""
-    import dataclasses
-
-    from engine.checks import best_of
-
-    api = _project_api()
-    takes: list = []
-
-    def made(t: Any) -> None:
-        take = api.synthesized_take(loaded, dataclasses.replace(job, seed=t.seed), t.audio,
-                                    watchdog="; ".join(t.watchdog), checks=t.report.to_dict())
-        takes.append(take)
-        on_take(take)
-
-    result = best_of(loaded, api.line_request(job), n, checker, reference=check_reference(job.voice),
-                     cancel=cancel, on_take=made)
-    return tuple(takes), result.chosen_index
+    """Best-of-``n`` takes of a line (new seeds until one passes its checks): (project Takes with their check
+    reports, index of the chosen one). ``on_take(Take)`` sees each."""
+    return _project_api().best_of_line(loaded, job, n, checker, cancel=cancel, on_take=on_take)
 
 
 def convert_line(loaded: Any, job: Any, audio: np.ndarray, sample_rate: int, cancel: engine.CancelToken) -> Any:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..checks.best_of import check_takes
 from ..errors import ClusterError, TimbreError
 from ..export.cli_options import OUT_HELP, add_export_options, check_export_args, export_from_args
 from ..rng import check_seed
@@ -40,6 +41,9 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of every line's take (default %(default)s)")
     s.add_argument("--speed", type=float, default=1.0)
     s.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    s.add_argument("--best-of", type=int, default=1, metavar="N",
+                   help="per line, up to N takes with new seeds until one passes the take checks (engine.checks); "
+                        "every take is kept in the project, the one chosen is the first that passed or the best")
     s.add_argument("--cluster", metavar="ADDRESS", help="make the lines on the Ray cluster whose head is at ADDRESS "
                    "(HOST:PORT, or auto: the cluster this machine is in); needs timbre[cluster], see README")
     s.add_argument("--workers-per-node", type=int, metavar="N",
@@ -110,6 +114,9 @@ def run(args) -> int:
     check_output_path(args.out)
     check_export_args(args)
     check_seed(args.seed)
+    check_takes(args.best_of)
+    if args.best_of > 1 and args.cluster is not None:
+        raise TimbreError("--best-of checks takes on this machine; render with --cluster or with --best-of, not both.")
     check_cluster_args(args)
     project, recovered = open_project(args)
     try:
@@ -147,13 +154,14 @@ def render_jobs(args, project, jobs) -> tuple[float, list[str]]:
         return 0.0, []
     show_bar = sys.stderr.isatty() or args.progress
     warnings = []
-    takes = cluster_takes(args, jobs) if args.cluster is not None else local_takes(args, jobs)
-    with contextlib.closing(takes):  # a cluster's workers stop as soon as the loop ends, however it ends
-        for n, take in enumerate(takes, start=1):
-            project.add_take(take)
+    lines = cluster_takes(args, jobs) if args.cluster is not None else local_takes(args, jobs)
+    with contextlib.closing(lines):  # a cluster's workers stop as soon as the loop ends, however it ends
+        for n, (takes, chosen) in enumerate(lines, start=1):
+            for k, take in enumerate(takes):
+                project.add_take(take, choose=k == chosen)
             project.autosave()
-            if take.info.watchdog:
-                warnings.append(f"line {take.info.text[:30]!r}: {take.info.watchdog}")
+            if takes[chosen].info.watchdog:
+                warnings.append(f"line {takes[chosen].info.text[:30]!r}: {takes[chosen].info.watchdog}")
             if show_bar:
                 print("\r" + bar(n, len(jobs)), end="", file=sys.stderr, flush=True)
     if show_bar:
@@ -162,12 +170,23 @@ def render_jobs(args, project, jobs) -> tuple[float, list[str]]:
 
 
 def local_takes(args, jobs):
-    """The takes of ``jobs`` in order, made by one engine in this process."""
-    from ..project import synthesize_line
+    """Per job in order, (its takes, index of the chosen one), made by one engine in this process: one take, or
+    with --best-of up to N checked takes (engine.project.best_of_line)."""
+    from ..project import best_of_line, synthesize_line
 
     engine = load_engine(args)
+    if args.best_of == 1:
+        for job in jobs:
+            yield (synthesize_line(engine, job),), 0
+        return
+    from ..checks import TakeChecker
+
+    checker = TakeChecker(model_dir=engine.model_dir)
     for job in jobs:
-        yield synthesize_line(engine, job)
+        takes, chosen = best_of_line(engine, job, args.best_of, checker)
+        passed = "passed" if (takes[chosen].info.checks or {}).get("verdict") != "fail" else "none passed, the best kept"
+        print(f"\rtimbre: line {job.text[:30]!r}: take {chosen + 1} of {len(takes)} ({passed})", file=sys.stderr)
+        yield takes, chosen
 
 
 def check_cluster_args(args) -> None:
@@ -191,7 +210,12 @@ def check_cluster_args(args) -> None:
 
 
 def cluster_takes(args, jobs):
-    """The takes of ``jobs`` made on the --cluster, in the order they finish (engine.cluster)."""
+    """Per job, in the order they finish on the --cluster (engine.cluster), its one take (chosen)."""
     from ..cluster import cluster_takes as on_cluster
 
-    return on_cluster(args.cluster, engine_options(args), jobs, per_node=args.workers_per_node or 1)
+    takes = on_cluster(args.cluster, engine_options(args), jobs, per_node=args.workers_per_node or 1)
+    try:
+        for take in takes:
+            yield (take,), 0
+    finally:
+        takes.close()

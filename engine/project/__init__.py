@@ -20,13 +20,14 @@ from .autosave import Autosave, RecoveryInfo, default_autosave_root, find_autosa
 from .export_settings import export_settings_from_json, export_settings_to_json
 from .model import CastMember, LineJob, LineRecord, LineStatus, Take, TakeInfo, voice_id
 from .project import SUFFIX, Project
-from .render import engine_settings, hear_word, line_request, performed_take, synthesize_line, synthesized_take
+from .render import (best_of_line, engine_settings, hear_word, line_request, performed_take, synthesize_line,
+                     synthesized_take)
 from .schema import FORMAT_VERSION
 from .status import LineView
 
 __all__ = [
     "Autosave", "CastMember", "FORMAT_VERSION", "LineJob", "LineRecord", "LineStatus", "LineView", "Project",
-    "RecoveryInfo", "SUFFIX", "Take", "TakeInfo", "default_autosave_root", "engine_settings",
+    "RecoveryInfo", "SUFFIX", "Take", "TakeInfo", "best_of_line", "default_autosave_root", "engine_settings",
     "export_settings_from_json", "export_settings_to_json", "find_autosave", "find_autosaves", "hear_word",
     "line_request", "performed_take", "synthesize_line", "synthesized_take", "voice_id",
 ]

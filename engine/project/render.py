@@ -69,6 +69,28 @@ def synthesized_take(engine, job: LineJob, audio: np.ndarray, *, watchdog: str |
     return Take(replace(_info(engine, job, "synthesized", audio, watchdog or None), checks=checks), audio)
 
 
+def best_of_line(engine, job: LineJob, n: int, checker=None, *, cancel: CancelToken = NEVER_CANCELLED,
+                 on_take: Callable[[Take], None] | None = None) -> tuple[tuple[Take, ...], int]:
+    """Up to ``n`` takes of ``job`` with new seeds until one passes its checks (:func:`engine.checks.best_of`,
+    compared with the voice's speaker embedding): (every take, each with its check report, index of the chosen
+    one). ``on_take(Take)`` sees each take as soon as it is checked. Every take is worth keeping in the project:
+    the creator may prefer another one than the checks."""
+    from ..checks import Reference, best_of
+
+    takes: list[Take] = []
+
+    def made(t) -> None:
+        take = synthesized_take(engine, replace(job, seed=t.seed), t.audio, watchdog="; ".join(t.watchdog),
+                                checks=t.report.to_dict())
+        takes.append(take)
+        if on_take is not None:
+            on_take(take)
+
+    result = best_of(engine, line_request(job), n, checker, reference=Reference(embedding=job.voice.embedding.numpy()),
+                     cancel=cancel, on_take=made)
+    return tuple(takes), result.chosen_index
+
+
 def _info(engine, job: LineJob, kind: str, audio: np.ndarray, watchdog: str | None) -> TakeInfo:
     return TakeInfo(id=new_id(), line_id=job.line_id, kind=kind, text=job.text, spoken_text=job.spoken_text,
                     speaker=job.speaker, voice_name=job.voice.name, voice_id=job.voice_id,

@@ -137,3 +137,36 @@ def test_a_killed_render_resumes_from_its_takes(args, tmp_path, capsys):
     assert find_autosave(project.id) is None  # saved into the file, the autosave cleared
     audio, rate = sf.read(tmp_path / "book.flac")
     assert rate == 24000 and audio.shape[0] > sum(project.take_info(r.chosen).n_samples for r in rows)
+
+
+def test_best_of_keeps_every_checked_take_and_chooses_the_first_that_passed_or_the_best(args, tmp_path, capsys):
+    from engine.checks.best_of import take_seed
+
+    script = tmp_path / "two.md"
+    script.write_text("Ann: Hi there.\nIt was dark.", encoding="utf-8")
+
+    def render(name: str) -> Project:
+        code = main(["render", str(script), "-o", str(tmp_path / f"{name}.wav"), "--cast", "Ann=Ann", "--cast",
+                     "Narrator=Me", "--project", str(tmp_path / f"{name}.timbre"), "--seed", "5", "--best-of", "2",
+                     *args])
+        assert code == 0, capsys.readouterr().err
+        return Project.open(tmp_path / f"{name}.timbre")
+
+    project = render("a")
+    err = capsys.readouterr().err
+    chosen = []
+    for row in project.rows():
+        infos = list(row.takes)
+        assert 1 <= len(infos) <= 2 and [i.seed for i in infos] == [take_seed(5, k) for k in range(len(infos))]
+        assert all(i.checks and i.checks["checks"] for i in infos)  # every take keeps its report
+        verdicts = [i.checks["verdict"] for i in infos]
+        assert all(v == "fail" for v in verdicts[:-1])  # it stopped at the first take that did not fail
+        best = project.take_info(row.chosen)
+        if best.checks["verdict"] == "fail":  # none passed: the highest score, the earlier take on a tie
+            assert best.checks["score"] == max(i.checks["score"] for i in infos)
+        chosen.append(best.seed)
+        assert f"take {[i.id for i in infos].index(row.chosen) + 1} of {len(infos)}" in err
+    again = render("b")
+    assert [again.take_info(r.chosen).seed for r in again.rows()] == chosen  # the same seeds, the same choice
+    assert main(["render", str(script), "-o", str(tmp_path / "c.wav"), "--best-of", "0", *args]) == 1
+    assert "from 1 to 32" in capsys.readouterr().err
