@@ -487,6 +487,4 @@ def remake_voice(loaded: Any, voice: Any, audio: np.ndarray, sample_rate: int) -
 def markup_tokens() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(CMU phoneme tokens, pinyin tokens) a model with pronunciation markup reads inside the studio's text, stress
     digits included: the engine's normalisers keep the tokens as typed (engine.frontend.text)."""
-    from engine.frontend.cosyvoice3_tokens import CMU_PHONEME_TOKENS, PINYIN_TOKENS
-
-    return CMU_PHONEME_TOKENS, PINYIN_TOKENS
+    return engine.CMU_PHONEME_TOKENS, engine.PINYIN_TOKENS

@@ -45,6 +45,7 @@ _LAZY = {
     "fade": ".seams",
     **dict.fromkeys(("TextFrontend", "reference_text_normalize"), ".frontend.text"),
     "FINE_GRAINED_TAGS": ".frontend.tokenizer",
+    **dict.fromkeys(("CMU_PHONEME_TOKENS", "PINYIN_TOKENS"), ".frontend.cosyvoice3_tokens"),
     **dict.fromkeys(("load_audio", "resample_hq"), ".frontend.audio"),
     **dict.fromkeys(("analyse_reference", "trim_and_normalize"), ".frontend.analysis"),
     **dict.fromkeys(("parse_script", "Script", "ScriptLine", "ScriptProblem"), ".script"),
