@@ -8,7 +8,8 @@ makes both proceed at once; once the LM has finished, the flow gets every core b
 flow's two classifier-free-guidance rows only meet at the end of each ODE step, so with split rows
 (:data:`engine.flow.cfm.SPLIT_ROWS`) the unconditioned row can run on a lane thread while the caller runs the
 conditioned one (``lane_threads``). Whether either pays depends on the machine (measured numbers: README,
-Performance), which is why the plan is a value the engine is loaded with.
+Performance), which is why the plan is a value the engine is loaded with: measured on the user's machine by
+:mod:`engine.machine_check` when that has run, else :func:`plan_cpu_threads`' rule.
 
 What changes is timing, not the schedule: the worker produces the tokens in the same order (its sampler has
 its own random stream) and the consumer decides when to run the flow from the token count alone. Only float

@@ -10,14 +10,17 @@ model folder and family; :meth:`engine.Engine.load` with ``precision="auto"`` on
 plan (:func:`measured_auto`) and otherwise by the static defaults (:func:`engine.precision.pick_precision`,
 :func:`engine.cpu_threads.plan_cpu_threads`). Loading never measures by itself: a model load stays as fast,
 and its numerics as predictable, as before; the model manager (``ensure_machine_plan``) and
-``timbre bench-machine`` run the check, which takes about a minute at official size on two busy cores.
+``timbre bench-machine`` run the check (measured: 3.5 minutes at official size on two cores that other
+processes kept busy, load 3-4; seconds on the tiny test model).
 
 Call from the model manager::
 
-    plan = ensure_machine_plan(model_dir, progress=lambda what, share: ...)   # cached, or measured now
-    label = plan.describe()          # "int8 (LM int8w, flow fp32), LM ahead off, lanes on: predicted RTF 1.8"
-    plan.predicted_rtf               # < 1.0: faster than real time
-    check_machine(model_dir)         # "Re-run the hardware check" (always measures, replaces the cache)
+    plan = ensure_machine_plan(model_dir, progress=lambda what, share: ..., cancel=token)  # cached, or now
+    plan.describe()        # "int8 (LM int8 weights + bf16 activations, flow fp32, HiFT fp32), LM ahead off,
+                           #  lanes on: predicted RTF 1.80, first audio 4.0 s"
+    plan.predicted_rtf     # < 1.0: faster than real time;  plan.busy: measured under load, offer a re-run
+    check_machine(model_dir, progress=..., cancel=token)   # "Re-run the hardware check" (replaces the cache)
+    # then load (or reload) with precision="auto": Engine.load runs by the cached plan
 
 The cache file is ``<user cache dir>/Timbre/machine-check.json`` (``$TIMBRE_MACHINE_CHECK_CACHE`` overrides
 it; ``TIMBRE_MACHINE_CHECK=off`` makes ``auto`` ignore it). A damaged or foreign file is ignored and replaced

@@ -96,7 +96,9 @@ def precision_name(precision: str | torch.dtype) -> str:
 def pick_precision(precision: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> Precision:
     """The one place that decides what a precision choice means on a device (engine, CLI and app use it).
 
-    * ``auto``: fp32 on CPU and MPS; on CUDA bf16 if the GPU supports it, else fp16.
+    * ``auto``: fp32 on CPU and MPS; on CUDA bf16 if the GPU supports it, else fp16. (On a CPU,
+      :meth:`engine.Engine.load` first asks :func:`engine.machine_check.measured_auto`: where this machine's
+      hardware check is cached, ``auto`` is the fastest precision that agreed with fp32 there.)
     * ``fp32``: every network in float32, like the official code (the parity reference).
     * ``bf16``: LM and flow in bfloat16, HiFT fp32. About half the memory traffic; native speed on CPUs with
       AVX512-BF16/AMX and on recent GPUs, slow emulation on older CPUs.
