@@ -11,7 +11,7 @@ from engine.config import load_config3
 from engine.errors import InputError
 from engine.flow.cfm import official_noise
 from engine.flow.dit_flow import load_dit_flow
-from engine.token2wav import FlowPrompt, StreamPlan, plan_token2wav_calls
+from engine.token2wav import FlowMode, FlowPrompt, StreamPlan, plan_token2wav_calls
 from engine.token2wav_cv3 import Token2Wav3State, VocoderMode, stream_sentence, token2wav_call
 from engine.vocoder.causal_hift import load_causal_hift
 
@@ -64,3 +64,35 @@ def test_rerun_and_window_vocoders_agree_on_a_real_stream(parts) -> None:
     assert runs[0].shape == runs[1].shape
     # same f0 and source; only the decode window differs (GIVEN_SOURCE's floor, engine/parity/tolerance.py)
     assert float((runs[0] - runs[1]).abs().max()) <= 2e-4
+
+
+def _frames_per_call(flow, hift, prompt, tokens, plan, vocoder) -> list[tuple[int, int]]:
+    """Per chunk call (the sentence's last call left out): the mel frames entering the DiT estimator (its first ODE
+    step) and HiFT's first convolution."""
+    est, voc, marks = [], [], []
+    hooks = [flow.decoder.estimator.input_embed.register_forward_pre_hook(lambda _m, a: est.append(a[0].shape[1])),
+             hift.conv_pre.register_forward_pre_hook(lambda _m, a: voc.append(a[0].shape[-1]))]
+    try:
+        list(stream_sentence(tokens, flow, hift, plan, prompt, vocoder=vocoder,
+                             on_call=lambda c: marks.append((len(est), len(voc), c.finalize))))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [(est[e], voc[v]) for e, v, last in marks if not last]
+
+
+def test_streamed_chunks_cost_the_same_work_however_long_the_sentence(parts) -> None:
+    # step counts, not time: the frames each chunk call feeds the DiT and HiFT. The official re-runs the flow over
+    # every token so far and HiFT over every mel frame so far; ours feeds the new chunk (plus a fixed look-ahead /
+    # left context), so once the hop is at its 100 tokens every call does the same work, however far in it is.
+    flow, hift, prompt, tokens = parts
+    tokens = tokens * 4  # 388 tokens: chunk calls at 28, 78, 178, 278 and 378 tokens (hops 25, 50, 100, 100, 100)
+    official = _frames_per_call(flow, hift, prompt, tokens, StreamPlan(stream=True, flow_mode=FlowMode.RECOMPUTE),
+                                VocoderMode.RERUN)
+    ours = _frames_per_call(flow, hift, prompt, tokens, StreamPlan(stream=True), VocoderMode.WINDOW)
+    assert len(ours) == len(official) >= 4
+    for part in (0, 1):  # DiT, HiFT
+        grows = [c[part] for c in official]
+        flat = [c[part] for c in ours[-2:]]  # the last two chunk calls, both with a 100-token hop
+        assert all(b > a for a, b in zip(grows, grows[1:]))            # O(k)
+        assert flat[0] == flat[1] < grows[-1] and max(c[part] for c in ours) <= flat[0] + 2 * 100  # flat
