@@ -44,6 +44,7 @@ from torch import Tensor
 
 from .cpu_threads import SentenceThreads
 from .errors import NEVER_CANCELLED, CancelToken, InputError, NonFiniteError
+from .flow.kv_history import KVStorage
 from .vocoder.hift import HiFT
 from .vocoder.source import Excitation
 from .watchdog import WatchedTokens
@@ -249,6 +250,7 @@ class StreamPlan:
     pre_lookahead: int = 3
     max_hop: int = 100
     token_mel_ratio: int = 2
+    kv_storage: KVStorage = KVStorage.EXACT  # how the incremental flow keeps past keys/values (flow/kv_history.py)
 
     @property
     def incremental(self) -> bool:
@@ -297,6 +299,10 @@ class PromptStates:
 
     def __len__(self) -> int:
         return len(self._states)
+
+    def __iter__(self):
+        """The kept states, oldest first (a snapshot)."""
+        return iter(list(self._states.values()))
 
 
 @dataclass(frozen=True)
@@ -366,12 +372,13 @@ class Token2Wav:
         threads.use(flow=True, final=False)
         t0 = time.perf_counter()
         p = self.prompt
-        key = (*p.key, threads.split_rows, torch.get_num_threads())  # the count changes float rounding
+        key = (*p.key, threads.split_rows, torch.get_num_threads(),  # the count changes float rounding
+               self.plan.kv_storage)
 
         def start():
             return self.flow.start_stream(p.token, p.feat, p.embedding, noise=p.noise,
                                           should_stop=self.stop.should_stop, split_rows=threads.split_rows,
-                                          helper=threads.helper)
+                                          helper=threads.helper, kv_storage=self.plan.kv_storage)
 
         if self.prompt_states is None:
             self._flow_state = start()

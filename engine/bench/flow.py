@@ -7,8 +7,10 @@ Both run in this process, interleaved chunk by chunk, on the same inputs (a ``pr
 tests/fixtures/parity/reference_cpu_perf.json: 75-token prompt, calls of 28, 53, ... 153 tokens).
 
 ``python -m engine.bench.flow [--chunks 6] [--hop 25] [--prompt-tokens 75] [--threads 2]`` prints one JSON
-line per chunk and a summary line. ``--peak-rss S`` instead streams one S-second sentence incrementally (and
-nothing else, so the process's peak RSS is that of weights + stream) and prints its memory and first-chunk times.
+line per chunk and a summary line. ``--peak-rss S [--kv-storage bf16]`` instead streams one S-second sentence
+incrementally (and nothing else, so the process's peak RSS is that of weights + stream) and prints its memory and
+first-chunk times. ``--kv-error S`` streams one S-second sentence with each key/value storage and prints its mel
+error against exact storage.
 ``--profile S [--dtype bf16]`` streams one S-second sentence under torch.profiler and prints the self time per op
 group (attention kernel, linears, convolutions, copies, norms, activations, the rest).
 """
@@ -23,6 +25,7 @@ import torch
 
 from ..config import FlowConfig, official_config
 from ..flow import Flow, FlowStreamState
+from ..flow.kv_history import KVStorage
 from . import probes
 
 
@@ -87,9 +90,11 @@ def bench_stream(flow: Flow, n_chunks: int, hop: int, prompt_tokens: int, seed: 
                "max_abs_diff_new_frames": err, "state_mb": round(state_mb(state), 1)}
 
 
-def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: int = 75, seed: int = 0) -> dict:
-    """Stream one ``seconds`` sentence (25 tokens/s) chunk by chunk as the engine does; report the process's
-    peak RSS (Linux ru_maxrss: includes everything this process did before) and the first-audio timings."""
+def _stream_sentence(flow: Flow, seconds: float, hop: int, prompt_tokens: int, seed: int,
+                     kv_storage: KVStorage = KVStorage.EXACT) -> dict:
+    """Stream one ``seconds`` sentence (25 tokens/s) chunk by chunk as the engine does, on a seeded input.
+    Returns the mel [1, 80, frames], the stream start and first chunk times, and the state's MB before the
+    final call (when the caches are largest)."""
     g = torch.Generator().manual_seed(seed)
     lookahead, vocab = flow.cfg.pre_lookahead_len, flow.cfg.vocab_size
     n_gen = int(seconds * 25)
@@ -100,18 +105,45 @@ def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: in
     noise = torch.randn(1, 80, 2 * (prompt_tokens + n_gen), generator=g)
     pad = -prompt_tokens % flow.cfg.encoder.static_chunk_size
     t0 = time.perf_counter()
-    state = flow.start_stream(prompt, prompt_feat, emb, noise=noise)
+    state = flow.start_stream(prompt, prompt_feat, emb, noise=noise, kv_storage=kv_storage)
     t_start = time.perf_counter() - t0
-    fed, n_call, t_first, frames = 0, hop + pad + lookahead, None, 0
+    fed, n_call, t_first, mels = 0, hop + pad + lookahead, None, []
+    t0 = time.perf_counter()
     while n_call <= n_gen:
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         mel, state = flow.stream_step(state, gen[:, fed:n_call], finalize=False)
-        t_first = time.perf_counter() - t0 if t_first is None else t_first
-        fed, n_call, frames = n_call, n_call + hop, frames + mel.size(2)
+        t_first = time.perf_counter() - t1 if t_first is None else t_first
+        fed, n_call = n_call, n_call + hop
+        mels.append(mel)
+    held = state_mb(state)
     mel, state = flow.stream_step(state, gen[:, fed:], finalize=True)
-    return {"seconds": seconds, "frames": frames + mel.size(2), "start_stream_s": round(t_start, 3),
-            "first_chunk_step_s": round(t_first or 0.0, 3),
+    return {"mel": torch.cat(mels + [mel], dim=2), "start_stream_s": t_start, "first_chunk_step_s": t_first or 0.0,
+            "chunks_s": time.perf_counter() - t0, "state_mb": held}
+
+
+def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: int = 75, seed: int = 0,
+                    kv_storage: KVStorage = KVStorage.EXACT) -> dict:
+    """Stream one ``seconds`` sentence; report the process's peak RSS (Linux ru_maxrss: includes everything this
+    process did before), the caches' size and the first-audio timings."""
+    run = _stream_sentence(flow, seconds, hop, prompt_tokens, seed, kv_storage)
+    return {"seconds": seconds, "frames": run["mel"].size(2), "kv_storage": kv_storage.value,
+            "start_stream_s": round(run["start_stream_s"], 3),
+            "first_chunk_step_s": round(run["first_chunk_step_s"], 3), "state_mb": round(run["state_mb"]),
             "peak_rss_mb": round(probes.peak_rss_mb())}
+
+
+def kv_storage_error(flow: Flow, seconds: float, storages: list[KVStorage], hop: int = 25, prompt_tokens: int = 75,
+                     seed: int = 0) -> Iterator[dict]:
+    """The same streamed sentence with the estimator's key/value history kept EXACT and in each of ``storages``:
+    per storage its mel error against EXACT (max and mean |diff| in log-mel, relative L2), the caches' MB and
+    the chunk calls' time (exact first, then each storage: one process, in turn)."""
+    runs = {s: _stream_sentence(flow, seconds, hop, prompt_tokens, seed, s) for s in [KVStorage.EXACT] + storages}
+    ref = runs[KVStorage.EXACT]["mel"]
+    for storage, run in runs.items():
+        d = run["mel"] - ref
+        yield {"kv_storage": storage.value, "frames": ref.size(2), "max_abs_err": d.abs().max().item(),
+               "mean_abs_err": d.abs().mean().item(), "rel_l2": (d.norm() / ref.norm()).item(),
+               "state_mb": round(run["state_mb"]), "chunks_s": round(run["chunks_s"], 2)}
 
 
 OP_KINDS = (
@@ -185,14 +217,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=float, default=None, metavar="SECONDS",
                    help="profile one streamed sentence of SECONDS (torch.profiler): time per op group")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--kv-storage", default="exact", choices=[s.value for s in KVStorage],
+                   help="how the estimator keeps earlier frames' keys/values (engine/flow/kv_history.py)")
+    p.add_argument("--kv-error", type=float, default=None, metavar="SECONDS",
+                   help="stream one SECONDS sentence with every key/value storage; mel error against exact")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     flow = random_flow(official_config().flow).to(torch.bfloat16 if args.dtype == "bf16" else torch.float32)
-    if args.profile is not None:
+    if args.kv_error is not None:
+        others = [s for s in KVStorage if s is not KVStorage.EXACT]
+        for row in kv_storage_error(flow, args.kv_error, others, args.hop, args.prompt_tokens):
+            print(json.dumps(row), flush=True)
+    elif args.profile is not None:
         print(json.dumps(profile_stream(flow, args.profile, args.prompt_tokens)), flush=True)
     elif args.peak_rss is not None:
-        print(json.dumps(stream_peak_rss(flow, args.peak_rss, args.hop, args.prompt_tokens)), flush=True)
+        print(json.dumps(stream_peak_rss(flow, args.peak_rss, args.hop, args.prompt_tokens,
+                                         kv_storage=KVStorage(args.kv_storage))), flush=True)
     else:
         for row in bench_stream(flow, args.chunks, args.hop, args.prompt_tokens):
             print(json.dumps(row), flush=True)

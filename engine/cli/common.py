@@ -34,6 +34,10 @@ def add_model_options(sp: argparse.ArgumentParser) -> None:
                          "int8 (CPU: int8 LM weights, fp32 flow)")
     sp.add_argument("--offline", action="store_true", help="never use the network")
     sp.add_argument("--normalizer", default="wetext", choices=["wetext", "inflect", "none"])
+    sp.add_argument("--flow-history", default=None, choices=["exact", "bf16", "int8"],
+                    help="how streaming keeps earlier frames' attention keys/values: exact, or rounded to bf16 / "
+                         "int8 for 1/2 / ~1/4 of their memory (default: exact for fp32 and 16-bit flows, bf16 "
+                         "for int8)")
 
 
 def add_voices_dir_option(sp: argparse.ArgumentParser) -> None:
@@ -42,10 +46,13 @@ def add_voices_dir_option(sp: argparse.ArgumentParser) -> None:
 
 def load_engine(args):
     """The engine the model options ask for."""
-    from ..engine import Download, Engine
+    from ..engine import Download, Engine, Runtime
+    from ..flow.kv_history import KVStorage
 
+    history = getattr(args, "flow_history", None)
     return Engine.load(args.model, device=args.device, precision=args.precision, normalizer=args.normalizer,
-                       download=Download(offline=args.offline))
+                       download=Download(offline=args.offline),
+                       runtime=Runtime(flow_history=KVStorage(history) if history else None))
 
 
 def engine_options(args) -> dict:
@@ -53,7 +60,8 @@ def engine_options(args) -> dict:
     is named by its absolute path, which must hold the model there too)."""
     model = Path(args.model).expanduser()
     return {"model": str(model.resolve()) if model.exists() else args.model, "device": args.device,
-            "precision": args.precision, "normalizer": args.normalizer, "offline": args.offline}
+            "precision": args.precision, "normalizer": args.normalizer, "offline": args.offline,
+            "flow_history": getattr(args, "flow_history", None)}
 
 
 def voice_library(args):

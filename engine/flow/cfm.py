@@ -25,6 +25,7 @@ from ..config import CFMConfig, EstimatorConfig
 from ..errors import Cancelled
 from ..rng import TorchRandom
 from .decoder import CausalConditionalDecoder, EstimatorCache
+from .kv_history import KVStorage
 
 OFFICIAL_NOISE_FRAMES = 15000  # 50 frames/s x 300 s, as the reference allocates
 
@@ -124,7 +125,8 @@ class CFM(nn.Module):
     def solve_chunk(self, noise: Tensor, mu: Tensor, spks: Tensor, cond: Tensor,
                     caches: tuple[tuple[EstimatorCache, ...], ...] | None, streaming: bool = True,
                     keep_cache: bool = True, *, should_stop: ShouldStop | None = None,
-                    rows: tuple[tuple[int, int], ...] = BATCH_ROWS, helper: Helper | None = None
+                    rows: tuple[tuple[int, int], ...] = BATCH_ROWS, helper: Helper | None = None,
+                    kv_storage: KVStorage = KVStorage.EXACT
                     ) -> tuple[Tensor, tuple[tuple[EstimatorCache, ...], ...] | None]:
         """Integrate the new frames (those after the caches' ``frames``) given the caches of every step.
 
@@ -132,6 +134,7 @@ class CFM(nn.Module):
         ones, so earlier frames' per-step states can be kept instead of recomputed. ``caches[k][g]``: ODE step
         k, row group g of ``rows`` (:data:`BATCH_ROWS` or :data:`SPLIT_ROWS`; a stream keeps one layout).
         ``helper``: with split rows, where the unconditioned row may run meanwhile (see :data:`Helper`).
+        ``kv_storage``: how caches started here keep keys/values (:mod:`engine.flow.kv_history`).
         ``should_stop`` as in :meth:`solve` (a cancelled solve returns nothing; the caller's caches are
         untouched values)."""
         mu2, spks2, cond2 = self._cfg_batch(mu, spks, cond)
@@ -146,7 +149,7 @@ class CFM(nn.Module):
             def velocity(g: int, x2=x2, time_emb=time_emb, step_caches=step_caches):
                 a, b = rows[g]
                 return self.estimator.forward_chunk(x2[a:b], mu2[a:b], time_emb[a:b], spks2[a:b], cond2[a:b],
-                                                    step_caches[g], streaming, keep_cache, should_stop)
+                                                    step_caches[g], streaming, keep_cache, should_stop, kv_storage)
 
             out = _run_groups(velocity, len(rows), helper)
             v = out[0][0] if len(out) == 1 else torch.cat([o[0] for o in out])

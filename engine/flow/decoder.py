@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from ..config import EstimatorConfig
 from ..errors import Cancelled, ConfigError
-from .encoder import History, chunk_mask
+from .encoder import chunk_mask
+from .kv_history import History, KVStorage, attend_history
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class EstimatorCache:
 class _CacheCursor:
     """Reads the old cache entries in forward order and collects the new ones (lives for one forward call)."""
 
-    def __init__(self, old: EstimatorCache | None):
-        self.old = old
+    def __init__(self, old: EstimatorCache | None, storage: KVStorage = KVStorage.EXACT):
+        self.old, self.storage = old, storage
         self.convs: list[Tensor] = []
         self.kv: list[tuple[History, History]] = []
 
@@ -57,6 +58,13 @@ class _CacheCursor:
 
     def kv_context(self) -> tuple[History, History] | None:
         return self.old.kv[len(self.kv)] if self.old and self.old.kv else None
+
+    def attend(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """One attention layer's new keys/values [B, H, n, d] -> all keys/values so far (recorded for the next
+        call; a layer that starts a history stores it as this cursor's ``storage`` says)."""
+        kv, k_all, v_all = attend_history(self.kv_context(), k, v, self.storage)
+        self.kv.append(kv)
+        return k_all, v_all
 
 
 class CausalConv1d(nn.Conv1d):
@@ -122,10 +130,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, chunk_size: int, cursor: _CacheCursor | None) -> Tensor:
         q, k, v = self._heads(self.to_q(x)), self._heads(self.to_k(x)), self._heads(self.to_v(x))
         if cursor is not None:
-            hk, hv = cursor.kv_context() or (History(), History())
-            hk, hv = hk.append(k), hv.append(v)
-            cursor.kv.append((hk, hv))
-            k, v = hk.tensor(), hv.tensor()
+            k, v = cursor.attend(k, v)
         t_q, t_k = q.size(2), k.size(2)
         mask = chunk_mask(t_k - t_q, t_q, t_k, chunk_size, device=x.device)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -226,18 +231,20 @@ class CausalConditionalDecoder(nn.Module):
 
     def forward_chunk(self, x: Tensor, mu: Tensor, time_emb: Tensor, spks: Tensor, cond: Tensor,
                       cache: EstimatorCache | None, streaming: bool = True, keep_cache: bool = True,
-                      should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, EstimatorCache | None]:
+                      should_stop: Callable[[], bool] | None = None, kv_storage: KVStorage = KVStorage.EXACT
+                      ) -> tuple[Tensor, EstimatorCache | None]:
         """The velocity of frames ``cache.frames ..`` given the cache of the frames before them.
 
         ``cache=None`` with ``keep_cache=False`` is the plain one-shot pass (nothing is recorded).
         ``should_stop`` is asked after every stage (ResNet + its transformer blocks): one pass over a long
         sentence is long on a CPU, a stage a small part of it. True raises
-        :class:`~engine.errors.Cancelled`; nothing the caller holds has been changed (caches are values)."""
+        :class:`~engine.errors.Cancelled`; nothing the caller holds has been changed (caches are values).
+        ``kv_storage``: how a cache started here keeps its keys/values (:mod:`engine.flow.kv_history`)."""
         def check() -> None:
             if should_stop is not None and should_stop():
                 raise Cancelled("The flow was cancelled.")
 
-        cursor = _CacheCursor(cache) if keep_cache or cache is not None else None
+        cursor = _CacheCursor(cache, kv_storage) if keep_cache or cache is not None else None
         chunk = self.cfg.static_chunk_size if streaming else 0
         h = torch.cat([x, mu, spks.unsqueeze(-1).expand(-1, -1, x.size(2)), cond], dim=1)
 

@@ -31,7 +31,8 @@ from torch import Tensor, nn
 from ..config import DiTConfig
 from ..errors import Cancelled
 from .decoder import EstimatorCache, _CacheCursor, sinusoidal_time_embedding
-from .encoder import History, chunk_mask
+from .encoder import chunk_mask
+from .kv_history import KVStorage
 
 TIME_FREQ_DIM = 256  # the sinusoidal embedding width, hard-coded officially
 POS_KERNEL, POS_GROUPS = 31, 16  # CausalConvPositionEmbedding, hard-coded officially
@@ -150,10 +151,7 @@ class DiTAttention(nn.Module):
         k = self._heads(rotate_first_head(self.to_k(x), cos, sin))
         v = self._heads(self.to_v(x))
         if cursor is not None:
-            hk, hv = cursor.kv_context() or (History(), History())
-            hk, hv = hk.append(k), hv.append(v)
-            cursor.kv.append((hk, hv))
-            k, v = hk.tensor(), hv.tensor()
+            k, v = cursor.attend(k, v)
         t_q, t_k = q.size(2), k.size(2)
         mask = chunk_mask(t_k - t_q, t_q, t_k, chunk_size, device=x.device)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -211,12 +209,14 @@ class DiT(nn.Module):
 
     def forward_chunk(self, x: Tensor, mu: Tensor, time_emb: Tensor, spks: Tensor, cond: Tensor,
                       cache: EstimatorCache | None, streaming: bool = True, keep_cache: bool = True,
-                      should_stop: Callable[[], bool] | None = None) -> tuple[Tensor, EstimatorCache | None]:
+                      should_stop: Callable[[], bool] | None = None, kv_storage: KVStorage = KVStorage.EXACT
+                      ) -> tuple[Tensor, EstimatorCache | None]:
         """The velocity of frames ``cache.frames ..`` [B, 80, n] given the cache of the frames before them.
 
         ``cache=None`` with ``keep_cache=False`` is the one-shot pass. ``should_stop`` is asked after every block;
-        True raises :class:`~engine.errors.Cancelled` (the caller's caches are values, unchanged)."""
-        cursor = _CacheCursor(cache) if keep_cache or cache is not None else None
+        True raises :class:`~engine.errors.Cancelled` (the caller's caches are values, unchanged). ``kv_storage``
+        as in :meth:`~engine.flow.decoder.CausalConditionalDecoder.forward_chunk`."""
+        cursor = _CacheCursor(cache, kv_storage) if keep_cache or cache is not None else None
         start = cache.frames if cache is not None else 0
         chunk = self.cfg.static_chunk_size if streaming else 0
         h = self.input_embed(x.transpose(1, 2), cond.transpose(1, 2), mu.transpose(1, 2), spks, cursor)

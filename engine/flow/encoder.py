@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import FlowEncoderConfig
+from .kv_history import History
 
 
 def chunk_mask(q_start: int, q_len: int, k_len: int, chunk_size: int, device=None) -> Tensor | None:
@@ -57,80 +58,6 @@ def rel_pos_table(d_model: int, r_max: int, r_min: int, dtype=torch.float32, dev
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle)
     return pe.to(dtype).unsqueeze(0)
-
-
-class _Page:
-    """One slab of history storage ([B, H, capacity, d]) shared by every state that reaches into it.
-
-    ``filled`` is how far it has been written; it only grows. A state that reads this page up to ``filled``
-    may append in place; any other state (an older one that someone already advanced from) copies first."""
-
-    __slots__ = ("data", "filled")
-
-    def __init__(self, data: Tensor, filled: int):
-        self.data, self.filled = data, filled
-
-    @property
-    def capacity(self) -> int:
-        return self.data.size(2)
-
-
-@dataclass(frozen=True)
-class History:
-    """A value: the first ``length`` positions (dim 2) of a growing K or V history, stored in shared pages.
-
-    Appending never copies what is already there: it writes into the last page's spare room (positions
-    at or after every existing state's length, so older states still read their own unchanged prefix) or
-    into new pages. Only a fork (appending to a state that is not the newest one on its last page) copies,
-    and only that last page. So keeping an older state costs nothing, and the peak of one streaming step is
-    the history once plus one layer's transient, not old + new history (what ``torch.cat`` per step gave).
-    Every page except the last is full.
-    """
-
-    pages: tuple[_Page, ...] = ()
-    length: int = 0
-
-    def _used_in_last(self) -> int:
-        return self.length - sum(p.capacity for p in self.pages[:-1])
-
-    def append(self, x: Tensor, page_size: int = 128) -> "History":
-        """This history followed by ``x`` [B, H, n, d] (a new value; ``self`` still reads the same)."""
-        n = x.size(2)
-        if not self.pages:  # the first block is kept as it is (no copy, no spare room)
-            return History((_Page(x, n),), n)
-        pages = list(self.pages)
-        used = self._used_in_last()
-        last = pages[-1]
-        if used < last.capacity and last.filled != used:
-            # Someone already appended after this state: copy-on-write so their frames stay theirs.
-            data = last.data.new_empty(last.data.shape)
-            data[:, :, :used] = last.data[:, :, :used]
-            pages[-1] = last = _Page(data, used)
-        pos = 0
-        while pos < n:
-            if used == last.capacity:  # full: start a page (exactly the rest if that is more than a page)
-                shape = list(x.shape)
-                shape[2] = max(page_size, n - pos)
-                last, used = _Page(x.new_empty(shape), 0), 0
-                pages.append(last)
-            m = min(n - pos, last.capacity - used)
-            last.data[:, :, used:used + m] = x[:, :, pos:pos + m]
-            used += m
-            last.filled = used
-            pos += m
-        return History(tuple(pages), self.length + n)
-
-    def tensor(self) -> Tensor:
-        """[B, H, length, d]: a view when one page holds it all, else one concatenated copy."""
-        used = self._used_in_last()
-        if len(self.pages) == 1:
-            return self.pages[0].data[:, :, :used]
-        return torch.cat([p.data for p in self.pages[:-1]] + [self.pages[-1].data[:, :, :used]], dim=2)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the pages this history reaches (shared pages are counted by every history using them)."""
-        return sum(p.data.nbytes for p in self.pages)
 
 
 class LinearEmbed(nn.Module):
@@ -166,7 +93,7 @@ class RelPositionAttention(nn.Module):
                 ) -> tuple[Tensor, tuple[History, History]]:
         """x: [1, Tq, C] new positions (absolute start = cached length). Returns output and the grown K/V."""
         q = self.linear_q(x).view(x.size(0), -1, self.h, self.d_k)  # [1, Tq, H, d_k]
-        hk, hv = kv_cache if kv_cache is not None else (History(), History())
+        hk, hv = kv_cache if kv_cache is not None else (History(), History())  # exact: the encoder's are small
         hk, hv = hk.append(self._heads(self.linear_k(x))), hv.append(self._heads(self.linear_v(x)))
         k, v = hk.tensor(), hv.tensor()
         t_q, t_k = x.size(1), k.size(2)

@@ -39,6 +39,7 @@ from ..rng import RandomSource
 from .cfm import BATCH_ROWS, CFM, SPLIT_ROWS, Helper, ShouldStop, official_noise
 from .decoder import EstimatorCache
 from .encoder import EncoderCache, UpsampleConformerEncoder
+from .kv_history import KVStorage
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class FlowStreamState:
     ``tokens``: prompt + generated tokens received so far ([1, n]); ``done``: how many of them are encoded and
     integrated (a multiple of the encoder chunk until the final step). ``noise`` covers at least the frames
     done so far; ``rng`` (if any) draws more when it runs out. ``decoder``: one estimator cache per ODE step.
-    The K/V histories are :class:`~engine.flow.encoder.History` pages shared with the states before and after
+    The K/V histories are :class:`~engine.flow.kv_history.History` pages shared with the states before and after
     this one; appending never rewrites what an existing state reads, so any state may be stepped again (a
     fork copies one page) and e.g. the post-prompt state can be reused for every sentence of a voice.
     """
@@ -64,6 +65,7 @@ class FlowStreamState:
     decoder: tuple[tuple[EstimatorCache, ...], ...] | None = None  # [ODE step][row group]
     finished: bool = False
     rows: tuple[tuple[int, int], ...] = BATCH_ROWS  # how the guidance rows are run (cfm.BATCH_ROWS / SPLIT_ROWS)
+    kv_storage: KVStorage = KVStorage.EXACT  # how the estimator keeps past keys/values (flow/kv_history.py)
 
 
 class StreamingFlow(nn.Module):
@@ -183,14 +185,16 @@ class StreamingFlow(nn.Module):
     def start_stream(self, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
                      noise: Tensor | None = None, rng: RandomSource | None = None,
                      should_stop: ShouldStop | None = None, split_rows: bool = False,
-                     helper: Helper | None = None) -> FlowStreamState:
+                     helper: Helper | None = None, kv_storage: KVStorage = KVStorage.EXACT) -> FlowStreamState:
         """A stream state for this prompt, with the prompt chunks that need no generated token already done.
 
         Noise as in :meth:`inference`: ``noise`` (used as given, must be long enough), else drawn from
         ``rng`` chunk by chunk (so it differs from a one-shot draw with the same seed), else the
         reference's fixed noise. ``should_stop`` as in :meth:`inference`. ``split_rows``: run the two guidance
         rows as separate estimator calls for the whole stream (:data:`~engine.flow.cfm.SPLIT_ROWS`; lets
-        :meth:`stream_step` put one on a ``helper`` thread, as this call does with ``helper``)."""
+        :meth:`stream_step` put one on a ``helper`` thread, as this call does with ``helper``). ``kv_storage``: how the
+        estimator keeps earlier frames' keys/values for the whole stream (:mod:`engine.flow.kv_history`:
+        ``EXACT`` is bit-identical to recomputing; ``BF16``/``INT8`` hold 1/2 and ~1/4 of the memory)."""
         self._check_inputs(prompt_token, prompt_token, prompt_feat, embedding)
         if noise is None and rng is None:
             noise = official_noise()
@@ -198,7 +202,7 @@ class StreamingFlow(nn.Module):
             noise = torch.zeros(1, 80, 0)
         state = FlowStreamState(tokens=prompt_token.long(), n_prompt_tokens=prompt_token.size(1),
                                 prompt_feat=prompt_feat, spks=self.speaker(embedding), noise=noise,
-                                rng=rng, rows=SPLIT_ROWS if split_rows else BATCH_ROWS)
+                                rng=rng, rows=SPLIT_ROWS if split_rows else BATCH_ROWS, kv_storage=kv_storage)
         return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False, should_stop=should_stop,
                                 helper=helper)[1]
 
@@ -275,7 +279,7 @@ class StreamingFlow(nn.Module):
         cond = self._cond(state.prompt_feat, f0, f1 - f0)
         mel, dec_caches = self.decoder.solve_chunk(z, mu, state.spks, cond, state.decoder, streaming=True,
                                                    keep_cache=not finalize, should_stop=should_stop,
-                                                   rows=state.rows, helper=helper)
+                                                   rows=state.rows, helper=helper, kv_storage=state.kv_storage)
         first_out = max(state.prompt_feat.size(1), f0)
         out = mel[:, :, first_out - f0:].float()
         return out, replace(state, noise=noise, done=end, encoder=enc_cache,

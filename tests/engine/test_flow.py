@@ -95,7 +95,7 @@ def test_stream_state_is_a_value(flow, case):
 
 def test_history_pages_are_fork_safe():
     """Appending to an older History (someone already appended after it) copies its last page first."""
-    from engine.flow.encoder import History
+    from engine.flow.kv_history import History
 
     def block(start, n):
         return torch.arange(start, start + n, dtype=torch.float32).view(1, 1, n, 1)

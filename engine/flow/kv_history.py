@@ -1,0 +1,166 @@
+"""Key/value histories of the streaming flow's attention layers, and how they are stored.
+
+The incremental flow keeps every earlier frame's keys and values for every attention layer of every ODE step
+(that is what makes a chunk cost its own frames, not all frames so far). At the official CosyVoice 2 size that
+is 56 estimator layers x 10 steps x 2 guidance rows x (K + V) x 512 channels: about 4.6 MB per mel frame in
+fp32, 2.8 GB for a 10 s sentence after a 3 s prompt, more than the model's weights. :class:`KVStorage` says how
+past frames are kept:
+
+* ``EXACT``: in the compute dtype (the parity reference; bit-identical to recomputing);
+* ``BF16``: bfloat16, half the bytes; ``INT8``: int8 with one fp32 scale per (row, head, frame), a quarter
+  plus 1/64. Both are decoded to the compute dtype when read.
+
+Only *earlier* chunks' frames are read back from storage: a call's own new keys and values enter its
+attention exactly (``History.tensor(exact_tail=...)``), so within-chunk attention is unchanged and the
+storage error only touches attention to the past. The errors this gives are measured, not assumed (README,
+Performance).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+from torch import Tensor
+
+
+class KVStorage(Enum):
+    EXACT = "exact"
+    BF16 = "bf16"
+    INT8 = "int8"
+
+
+_INT8_MAX = 127.0
+
+
+def _encode(x: Tensor, storage: KVStorage) -> tuple[Tensor, Tensor | None]:
+    """x [B, H, n, d] -> (stored data, per-(b, h, frame) scale [B, H, n, 1] for INT8 else None)."""
+    if storage is KVStorage.EXACT:
+        return x, None
+    if storage is KVStorage.BF16:
+        return x.to(torch.bfloat16), None
+    scale = x.abs().amax(dim=-1, keepdim=True).float().clamp_min(torch.finfo(torch.float32).tiny) / _INT8_MAX
+    return torch.round(x.float() / scale).to(torch.int8), scale
+
+
+class _Page:
+    """One slab of history storage ([B, H, capacity, d], plus its scales for INT8) shared by every state
+    that reaches into it.
+
+    ``filled`` is how far it has been written; it only grows. A state that reads this page up to ``filled``
+    may append in place; any other state (an older one that someone already advanced from) copies first."""
+
+    __slots__ = ("data", "scale", "filled")
+
+    def __init__(self, data: Tensor, filled: int, scale: Tensor | None = None):
+        self.data, self.scale, self.filled = data, scale, filled
+
+    @property
+    def capacity(self) -> int:
+        return self.data.size(2)
+
+    def empty_like(self, capacity: int | None = None) -> "_Page":
+        shape = list(self.data.shape)
+        shape[2] = capacity or shape[2]
+        scale = None
+        if self.scale is not None:
+            scale = self.scale.new_empty(shape[:3] + [1])
+        return _Page(self.data.new_empty(shape), 0, scale)
+
+    def write(self, at: int, data: Tensor, scale: Tensor | None) -> None:
+        n = data.size(2)
+        self.data[:, :, at:at + n] = data
+        if self.scale is not None:
+            self.scale[:, :, at:at + n] = scale
+
+    def decode_into(self, out: Tensor, at: int, n: int) -> None:
+        """Write this page's first ``n`` frames, in ``out``'s dtype, to ``out[:, :, at:at + n]``."""
+        part = out[:, :, at:at + n]
+        part.copy_(self.data[:, :, :n])
+        if self.scale is not None:
+            part.mul_(self.scale[:, :, :n])
+
+
+@dataclass(frozen=True)
+class History:
+    """A value: the first ``length`` positions (dim 2) of a growing K or V history, stored in shared pages.
+
+    Appending never copies what is already there: it writes into the last page's spare room (positions
+    at or after every existing state's length, so older states still read their own unchanged prefix) or
+    into new pages. Only a fork (appending to a state that is not the newest one on its last page) copies,
+    and only that last page. So keeping an older state costs nothing, and the peak of one streaming step is
+    the history once plus one layer's transient, not old + new history (what ``torch.cat`` per step gave).
+    Every page except the last is full.
+    """
+
+    pages: tuple[_Page, ...] = ()
+    length: int = 0
+    storage: KVStorage = KVStorage.EXACT
+
+    def _used_in_last(self) -> int:
+        return self.length - sum(p.capacity for p in self.pages[:-1])
+
+    def append(self, x: Tensor, page_size: int = 128) -> "History":
+        """This history followed by ``x`` [B, H, n, d] (a new value; ``self`` still reads the same)."""
+        n = x.size(2)
+        data, scale = _encode(x, self.storage)
+        if not self.pages:  # the first block is kept as it is (no copy, no spare room)
+            return History((_Page(data, n, scale),), n, self.storage)
+        pages = list(self.pages)
+        used = self._used_in_last()
+        last = pages[-1]
+        if used < last.capacity and last.filled != used:
+            # Someone already appended after this state: copy-on-write so their frames stay theirs.
+            copy = last.empty_like()
+            copy.write(0, last.data[:, :, :used], None if last.scale is None else last.scale[:, :, :used])
+            copy.filled = used
+            pages[-1] = last = copy
+        pos = 0
+        while pos < n:
+            if used == last.capacity:  # full: start a page (exactly the rest if that is more than a page)
+                last, used = last.empty_like(max(page_size, n - pos)), 0
+                pages.append(last)
+            m = min(n - pos, last.capacity - used)
+            last.write(used, data[:, :, pos:pos + m], None if scale is None else scale[:, :, pos:pos + m])
+            used += m
+            last.filled = used
+            pos += m
+        return History(tuple(pages), self.length + n, self.storage)
+
+    def tensor(self, exact_tail: Tensor | None = None) -> Tensor:
+        """[B, H, length, d] in the compute dtype: a view when one exact page holds it all, else one copy.
+
+        ``exact_tail`` ([B, H, n, d], the block appended last): used for the last n positions instead of
+        their stored (rounded) form, so a call attends to its own keys/values exactly."""
+        used = self._used_in_last()
+        if self.storage is KVStorage.EXACT:
+            if len(self.pages) == 1:
+                return self.pages[0].data[:, :, :used]
+            return torch.cat([p.data for p in self.pages[:-1]] + [self.pages[-1].data[:, :, :used]], dim=2)
+        first = self.pages[0].data
+        dtype = exact_tail.dtype if exact_tail is not None else torch.float32
+        out = torch.empty(first.shape[:2] + (self.length, first.size(3)), dtype=dtype, device=first.device)
+        n_exact = 0 if exact_tail is None else exact_tail.size(2)
+        at, stop = 0, self.length - n_exact
+        for i, page in enumerate(self.pages):
+            page_len = used if i == len(self.pages) - 1 else page.capacity
+            if stop - at > 0:
+                page.decode_into(out, at, min(page_len, stop - at))
+            at += page_len
+        if n_exact:
+            out[:, :, self.length - n_exact:] = exact_tail
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the pages this history reaches (shared pages are counted by every history using them)."""
+        return sum(p.data.nbytes + (0 if p.scale is None else p.scale.nbytes) for p in self.pages)
+
+
+def attend_history(old: tuple[History, History] | None, k: Tensor, v: Tensor, storage: KVStorage
+                   ) -> tuple[tuple[History, History], Tensor, Tensor]:
+    """Append a call's new keys/values [B, H, n, d] to the layer's histories (empty ones in ``storage`` when
+    ``old`` is None). Returns the grown histories and the full keys and values to attend to."""
+    hk, hv = old if old is not None else (History(storage=storage), History(storage=storage))
+    hk, hv = hk.append(k), hv.append(v)
+    return (hk, hv), hk.tensor(exact_tail=k), hv.tensor(exact_tail=v)
