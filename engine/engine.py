@@ -37,6 +37,7 @@ import torch
 from .config import ModelConfig
 from .cpu_threads import CpuPlan, SentenceThreads, plan_cpu_threads
 from .errors import NEVER_CANCELLED, CancelToken, GenerationError, InputError, TextInputError
+from .flow.kv_history import KVStorage
 from .machine_check import MachinePlan, measured_auto
 from .precision import Precision, pick_device, pick_precision, torch_dtype
 from .llm.speech_lm import MAX_TOKEN_TEXT_RATIO
@@ -140,7 +141,9 @@ class Runtime:
     one. decode_ahead / flow_lanes: the CPU threading (:func:`engine.cpu_threads.plan_cpu_threads`; None: decided
     for this machine). prompt_states: how many post-prompt flow states to keep for reuse. flow_noise: see
     :class:`FlowNoise`. For CosyVoice 3, RECOMPUTE also vocodes the official way (HiFT over all mel so far on
-    every chunk) and INCREMENTAL at flat cost (:mod:`engine.token2wav_cv3`).
+    every chunk) and INCREMENTAL at flat cost (:mod:`engine.token2wav_cv3`). flow_history: how the incremental
+    flow keeps past keys/values (``KVStorage.EXACT`` / ``BF16`` / ``INT8``: all / 1/2 / ~1/4 of the memory; see
+    :meth:`resolved_flow_history` for None).
     """
 
     flow_mode: FlowMode = FlowMode.INCREMENTAL
@@ -149,6 +152,15 @@ class Runtime:
     flow_lanes: bool | None = None
     prompt_states: int = 2
     flow_noise: FlowNoise = FlowNoise.SEEDED
+    flow_history: KVStorage | None = None
+
+    def resolved_flow_history(self, precision: Precision) -> KVStorage:
+        """How the incremental flow keeps earlier frames' attention keys/values (:mod:`engine.flow.kv_history`).
+        None: exact for ``fp32`` (the parity reference) and wherever the flow computes in 16 bits (its keys are
+        16-bit already); bf16 (half the memory) for the other precisions with an fp32 flow (``int8``)."""
+        if self.flow_history is not None:
+            return self.flow_history
+        return KVStorage.BF16 if precision.flow == torch.float32 and precision.name != "fp32" else KVStorage.EXACT
 
     def resolved_final_call(self) -> FinalCall:
         if self.final_call is not None:
@@ -261,8 +273,11 @@ class Engine:
         measured = measured_auto(model_dir, dev, precision)  # "auto" on a CPU the hardware check measured
         prec = measured.precision if measured is not None else pick_precision(precision, dev)
         download.cancel.raise_if_cancelled("Loading the model")
-        lm_dtype = torch_dtype(prec.lm)  # None: int8 / int8w, quantised from fp32 (CPU only, see pick_precision)
-        nets = load_networks(model_dir, dev, lm_dtype=lm_dtype or torch.float32, flow_dtype=prec.flow)
+        lm_dtype = torch_dtype(prec.lm)  # None: int8 / int8w, quantised after loading (CPU only, see pick_precision)
+        # int8w quantises a bf16 LM, so it is read as bf16 (the same rounding of the same weights, and the peak
+        # never holds the 2 GB fp32 copy); dynamic int8 quantises fp32 weights.
+        load_dtype = lm_dtype or (torch.bfloat16 if prec.lm == "int8w" else torch.float32)
+        nets = load_networks(model_dir, dev, lm_dtype=load_dtype, flow_dtype=prec.flow)
         lm = nets.lm if lm_dtype is not None else convert_lm(nets.lm, prec.lm)
         download.cancel.raise_if_cancelled("Loading the model")
         text = TextFrontend(nets.frontend.tokenizer, normalizer)  # type: ignore[arg-type]
@@ -281,7 +296,8 @@ class Engine:
         return StreamPlan(stream=stream, flow_mode=self.runtime.flow_mode,
                           final_call=self.runtime.resolved_final_call(), chunk_size=self.cfg.chunk_size,
                           pre_lookahead=self.cfg.flow.pre_lookahead_len, max_hop=4 * self.cfg.chunk_size,
-                          token_mel_ratio=self.cfg.token_mel_ratio)
+                          token_mel_ratio=self.cfg.token_mel_ratio,
+                          kv_storage=self.runtime.resolved_flow_history(self.precision))
 
     # ---- voices ----------------------------------------------------------------------------
     def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,

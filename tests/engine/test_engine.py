@@ -335,6 +335,22 @@ def test_each_cpu_precision_end_to_end(engine, voice, tiny_model_dir, precision)
     assert np.mean(np.array(got) == np.array(ref)) >= 0.8
 
 
+def test_int8_lm_loaded_in_bf16_holds_the_weights_quantised_from_fp32(engine, tiny_model_dir):
+    """Engine.load reads an int8w LM in bf16 (less peak memory); its int8 weights and scales must be exactly
+    those quantised from the fp32 LM (what the bench and the hardware check measure)."""
+    import copy
+
+    from engine.llm.speech_lm import convert_lm
+
+    e = Engine.load(tiny_model_dir, device="cpu", precision="int8", normalizer="none")
+    if e.precision.lm != "int8w":
+        pytest.skip("this PyTorch has no int8 weight-only kernel: int8 is the dynamic fp32 path")
+    from_fp32 = convert_lm(copy.deepcopy(engine.lm), "int8w")
+    got, want = e.lm.state_dict(), from_fp32.state_dict()
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in got)
+
+
 def test_fp16_needs_a_gpu(tiny_model_dir):
     from engine.errors import ConfigError
 
