@@ -12,9 +12,9 @@ from .. import engine_bridge as bridge
 from ..workers.hardware_check_worker import HardwareCheckThread
 
 WHAT_IT_DOES = (
-    "The check times each precision and threading choice with this model on this computer; precision “auto” then "
-    "loads the fastest that sounds the same as full precision. Seconds for a small test model, about 3–4 minutes "
-    "for CosyVoice2-0.5B on two cores; leave the computer idle meanwhile."
+    "The check times each precision and threading choice with this model; “auto” then loads the fastest that "
+    "sounds like full precision. About 3–4 minutes for CosyVoice2-0.5B on two cores; keep the computer idle "
+    "meanwhile."
 )
 RTF_TIP = ("Real-time factor: seconds of work per second of speech, for a streamed 10 s sentence with a new voice. "
            "Below 1 is faster than real time.")
@@ -138,7 +138,7 @@ class MachineCheckPanel(QGroupBox):
         self.planChanged.emit()
 
     def _on_failed(self, message: str) -> None:
-        self._ended(colored(RED, f"✖ The hardware check could not run: {message}"))
+        self._ended(colored(RED, f"✖ Not measured: {message}"))
 
     def _on_cancelled(self) -> None:
         self._ended("Check cancelled; nothing was changed.")
@@ -188,5 +188,9 @@ class MachineCheckPanel(QGroupBox):
         if self._checker is not None:
             if not self._checker.shutdown():
                 self._finishing.append(self._checker)  # its step outlasted the wait: never destroy a running thread
+                self._checker.thread.finished.connect(self._forget_finished)
             self._checker = None
         self._running_for = ""
+
+    def _forget_finished(self) -> None:
+        self._finishing = [c for c in self._finishing if not c.thread.isFinished()]
