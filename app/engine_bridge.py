@@ -106,15 +106,26 @@ class DevicePlan:
         return not self.problem
 
 
-def device_plan(device: str = "auto", precision: str = "auto") -> DevicePlan:
+def device_plan(device: str = "auto", precision: str = "auto", model_dir: str | Path | None = None) -> DevicePlan:
     """Which device/precision a load with these settings would use (model manager, status bar); the engine
-    decides what "auto" means (``engine.pick_precision``) and whether a device exists here."""
+    decides what "auto" means (``engine.pick_precision``, or the hardware check's plan cached for ``model_dir``
+    on this computer, as ``Engine.load`` does) and whether a device exists here."""
     try:
         dev = engine.pick_device(device)
+        measured = _measured_auto(model_dir, dev, precision) if model_dir else None
+        if measured is not None:
+            return DevicePlan(f"{dev} · {measured.precision.describe()}, as measured on this computer")
         plan = engine.pick_precision(precision_choice(precision), dev)
     except engine.ConfigError as error:
         return DevicePlan(f"Not available: {error}", str(error))
     return DevicePlan(f"{dev} · {plan.describe()}")
+
+
+def _measured_auto(model_dir: str | Path, dev: Any, precision: str) -> Any:
+    try:
+        return engine.measured_auto(Path(model_dir), dev, precision_choice(precision))
+    except engine.TimbreError:  # no model folder (yet): the static choice
+        return None
 
 
 def planned_device(device: str = "auto", precision: str = "auto") -> str:
@@ -488,3 +499,52 @@ def markup_tokens() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(CMU phoneme tokens, pinyin tokens) a model with pronunciation markup reads inside the studio's text, stress
     digits included: the engine's normalisers keep the tokens as typed (engine.frontend.text)."""
     return engine.CMU_PHONEME_TOKENS, engine.PINYIN_TOKENS
+
+
+# ---- the hardware check (issue 20): what precision "auto" and the CPU threads are on this computer ------------------
+@dataclass(frozen=True)
+class HardwarePlan:
+    """What the engine's hardware check chose for one model folder on this computer (``engine.MachinePlan``), as
+    the model manager shows it."""
+
+    folder: str  # the model folder it was measured with
+    summary: str  # the engine's one line: precision, threading, predicted RTF and first audio
+    precision: str  # what "auto" then loads ("int8/bf16", "fp32", ...)
+    predicted_rtf: float  # seconds of work per second of speech (a streamed 10 s utterance); < 1: faster than real time
+    first_audio_s: float
+    busy: bool  # measured while other programs wanted the cores: the choice may not hold on an idle computer
+    load: float  # the highest 1-minute load average during the check
+    threads: int
+    check_s: float  # how long the check took
+    measured_at: str  # ISO 8601, with the UTC offset
+
+
+def _hardware_plan(folder: str | Path, plan: Any) -> HardwarePlan:
+    return HardwarePlan(str(folder), plan.describe(), plan.precision.name, float(plan.predicted_rtf),
+                        float(plan.predicted_first_audio_s), bool(plan.busy), float(max(plan.load)), int(plan.threads),
+                        float(plan.check_s), str(plan.measured_at))
+
+
+def cached_hardware_plan(folder: str | Path) -> HardwarePlan | None:
+    """The cached check of ``folder`` on this computer; None when it was never measured here, its cache entry is
+    damaged, or ``folder`` is no model folder (cheap: reads one small file)."""
+    try:
+        plan = engine.cached_plan(Path(folder))
+    except engine.TimbreError:
+        return None
+    return _hardware_plan(folder, plan) if plan is not None else None
+
+
+def check_hardware(folder: str | Path, progress, cancel: engine.CancelToken) -> HardwarePlan:
+    """Measure this computer on ``folder``'s model now and replace its cached plan (seconds on a small model,
+    minutes on CosyVoice2-0.5B: a worker thread). ``progress(what, share 0..1)``; engine.Cancelled when cancelled,
+    other TimbreErrors (a CosyVoice 3 folder, a damaged one) name the problem."""
+    return _hardware_plan(folder, engine.check_machine(Path(folder), progress=progress, cancel=cancel))
+
+
+def plan_applies(device: str, precision: str) -> bool:
+    """Whether a load with these settings runs by the hardware check's plan: precision "auto" on the CPU."""
+    try:
+        return precision_choice(precision) == "auto" and engine.pick_device(device).type == "cpu"
+    except engine.ConfigError:
+        return False

@@ -52,6 +52,8 @@ _LAZY = {
     **dict.fromkeys(("Project", "synthesize_line", "hear_word"), ".project"),
     **dict.fromkeys(("Pronunciation", "Pronunciations"), ".pronunciation"),
     "convert_voice": ".conversion",
+    **dict.fromkeys(("MachinePlan", "cached_plan", "check_machine", "ensure_machine_plan", "measured_auto"),
+                    ".machine_check"),
 }
 
 

@@ -1,5 +1,5 @@
 """Models: download CosyVoice2-0.5B (progress, time left, cancel, resume) or pick a local folder, verify
-its files, and choose the device/precision the engine will use."""
+its files, choose the device/precision the engine will use, and see (or re-run) the hardware check behind "auto"."""
 from __future__ import annotations
 
 import time
@@ -17,6 +17,7 @@ from .. import engine_bridge as bridge
 from ..settings import data_dir
 from ..workers.download_worker import DownloadThread
 from .file_dialogs import FileDialogs, FileKind
+from .machine_check_panel import MachineCheckPanel
 from .model_verify import VerifyThread
 
 FIRST_RUN_TEXT = (
@@ -65,7 +66,7 @@ class ModelManagerDialog(QDialog):
 
         self.folder_edit = QLineEdit(model_dir)
         self.folder_edit.setPlaceholderText("No model folder chosen")
-        self.folder_edit.textChanged.connect(lambda _text: self._check_folder())
+        self.folder_edit.textChanged.connect(lambda _text: self._folder_changed())
         browse = QPushButton("Choose folder…")
         browse.clicked.connect(lambda: self._browse())
         self.verify_button = QPushButton("Verify model")
@@ -134,6 +135,9 @@ class ModelManagerDialog(QDialog):
         compute_form.addRow("Device", self.device_combo)
         compute_form.addRow("Precision", self.precision_combo)
         compute_form.addRow("Will use", self.plan_label)
+        # What "auto" runs on this computer with this folder, and how fast (issue 20): measured, never assumed.
+        self.check_panel = MachineCheckPanel()
+        self.check_panel.planChanged.connect(self._update_plan)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Close)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Use this model")
@@ -146,9 +150,9 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(local_box)
         layout.addWidget(download_box)
         layout.addWidget(compute_box)
+        layout.addWidget(self.check_panel)
         layout.addWidget(self.buttons)
-        self._check_folder()
-        self._update_plan()
+        self._folder_changed()
 
     def event(self, event: QEvent) -> bool:
         handled = super().event(event)
@@ -167,6 +171,10 @@ class ModelManagerDialog(QDialog):
     def _browse(self) -> None:
         self.dialogs.choose_folder(self, FileKind.MODEL, "CosyVoice2-0.5B folder", self.folder_edit.text(),
                                    lambda folder: self.folder_edit.setText(str(folder)))
+
+    def _folder_changed(self) -> None:
+        ok = self._update_plan()
+        self.check_panel.set_folder(self.folder_edit.text().strip() if ok else "")
 
     def _check_folder(self) -> bool:
         text = self.folder_edit.text().strip()
@@ -228,10 +236,13 @@ class ModelManagerDialog(QDialog):
     def _plan_ok(self) -> bool:
         return bridge.device_plan(self.device_combo.currentText(), self.precision_combo.currentText()).ok
 
-    def _update_plan(self) -> None:
-        plan = bridge.device_plan(self.device_combo.currentText(), self.precision_combo.currentText())
+    def _update_plan(self) -> bool:
+        """"Will use" for the settings (and the folder's measured plan, with "auto"); whether the folder is usable."""
+        device, precision = self.device_combo.currentText(), self.precision_combo.currentText()
+        plan = bridge.device_plan(device, precision, self.folder_edit.text().strip() or None)
         self.plan_label.setText(plan.text if plan.ok else f"<span style='color:#e0b341'>⚠ {plan.text}</span>")
-        self._check_folder()
+        self.check_panel.set_compute(device, precision)
+        return self._check_folder()
 
     def _use(self) -> None:
         if self._check_folder() and self._plan_ok():
@@ -305,7 +316,8 @@ class ModelManagerDialog(QDialog):
             self._verifier.shutdown()
             self._verifier = None
             self._verifying = False
+        self.check_panel.shutdown()
 
-    def done(self, result: int) -> None:  # noqa: D401 - Qt API: closing cancels a running download or check
+    def done(self, result: int) -> None:  # noqa: D401 - Qt API: closing cancels a running download or checks
         self.shutdown()
         super().done(result)

@@ -8,9 +8,11 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def app_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Never touch the user's settings, voices or autosave."""
+    """Never touch the user's settings, voices, autosave or hardware check."""
     monkeypatch.setenv("TIMBRE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TIMBRE_DATA_DIR", str(tmp_path / "data"))
+    # nor the hardware check this computer cached for "auto" (engine.machine_check): loads stay the static default
+    monkeypatch.setenv("TIMBRE_MACHINE_CHECK_CACHE", str(tmp_path / "cache" / "machine-check.json"))
     return tmp_path
 
 
