@@ -91,6 +91,7 @@ class BenchPlan:
     repeats: int = 3  # timed runs per measurement (median), after a warm-up
     stream_repeats: int = 1  # streamed utterances per flow mode (each takes about as long as the LM run)
     threads: int = 2
+    flow_history: str | None = None  # the flow's key/value storage (None: what Engine.load's Runtime picks)
 
 
 QUICK_PLAN = BenchPlan(prompt_positions=24, decode_tokens=8, flow_prompt_tokens=25, chunks=2, utterance_tokens=60,
@@ -325,6 +326,14 @@ def bench_hift_section(hift, cfg: ModelConfig, plan: BenchPlan, device: torch.de
             "chunk_58_frames_s": timed_median(chunk)}
 
 
+def _flow_history(plan: BenchPlan, precision: Precision):
+    """The key/value storage of the streamed utterance: the plan's, else what the engine's Runtime picks."""
+    from ..engine import Runtime
+    from ..flow.kv_history import KVStorage
+
+    return KVStorage(plan.flow_history) if plan.flow_history else Runtime().resolved_flow_history(precision)
+
+
 def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, device: torch.device,
                          dtype: torch.dtype, mode: str, precision: Precision | None = None) -> dict:
     """One streamed utterance of ``plan.utterance_tokens`` tokens through :func:`engine.token2wav.speak` (the
@@ -342,7 +351,8 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
     stream = StreamPlan(stream=True, flow_mode=flow_mode,
                         final_call=FinalCall.FULL_ATTENTION if mode == "recompute" else FinalCall.STREAMING_MASKS,
                         chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len,
-                        max_hop=4 * cfg.chunk_size, token_mel_ratio=cfg.token_mel_ratio)
+                        max_hop=4 * cfg.chunk_size, token_mel_ratio=cfg.token_mel_ratio,
+                        kv_storage=_flow_history(plan, precision or Precision("fp32", "fp32", dtype)))
     text, speech = lm_prompt(cfg, plan.prompt_positions)
     ratio = _exact_ratio(plan.utterance_tokens, len(text))
     inp = _flow_inputs(cfg, plan, plan.utterance_tokens, dtype, device, seed=1)
@@ -419,6 +429,7 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     if "stream" in components:
         result["stream"] = {mode: bench_stream_section(lm, flow, hift, cfg, plan, device, flow_dtype, mode, prec)
                             for mode in flow_modes}
+        result["flow_history"] = _flow_history(plan, prec or Precision("fp32", "fp32", flow_dtype)).value
     result["peak_rss_mb"] = peak_rss_mb()
     if device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -466,7 +477,7 @@ def _run_child(args: argparse.Namespace, backend: str, precision: str) -> dict:
 
 def _plan_args(args: argparse.Namespace) -> list[str]:
     flags = ["--threads", str(args.threads)]
-    for name in ("tokens", "repeats", "stream_repeats", "chunks"):
+    for name in ("tokens", "repeats", "stream_repeats", "chunks", "flow_history"):
         value = getattr(args, name)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]
@@ -581,6 +592,8 @@ def make_plan(args: argparse.Namespace) -> BenchPlan:
         changes["stream_repeats"] = args.stream_repeats
     if args.chunks is not None:
         changes["chunks"] = args.chunks
+    if args.flow_history is not None:
+        changes["flow_history"] = args.flow_history
     return replace(plan, **changes)
 
 
@@ -598,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, help="timed runs per measurement, median reported (default 3)")
     p.add_argument("--stream-repeats", type=int, help="streamed utterances per flow mode (default 1)")
     p.add_argument("--chunks", type=int, help="streaming chunks timed (default 6)")
+    p.add_argument("--flow-history", choices=("exact", "bf16", "int8"),
+                   help="the incremental flow's key/value storage (default: as Engine.load picks per precision)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2; --quick: 1)")
     p.add_argument("--json", type=Path, help="write the full report here")
     p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE,
