@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import time
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from engine import Cancelled, CancelToken, TimbreError
 
 from .. import engine_bridge as bridge
+from ..workers.cancellable_thread import CancellableThread
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +49,8 @@ class VerifyWorker(QObject):
             self.finished.emit(report.ok, report.describe())
 
 
-class VerifyThread(QObject):
-    """Owns the worker's QThread; :meth:`shutdown` cancels and joins it (the dialog calls it when it closes)."""
-
-    _run = Signal(str)
+class VerifyThread(CancellableThread):
+    """"Verify model"'s worker on its own thread."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("timbre-verify")
-        self.worker = VerifyWorker()
-        self.worker.moveToThread(self.thread)
-        self._run.connect(self.worker.run)
-        self.thread.start()
-        self._token = CancelToken()
-
-    def start(self, folder: str) -> None:
-        self._token = CancelToken()
-        self.worker.set_token(self._token)
-        self._run.emit(folder)
-
-    def cancel(self) -> None:
-        self._token.cancel()
-
-    def shutdown(self, timeout_ms: int = 5000) -> bool:
-        self.cancel()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        super().__init__(VerifyWorker(), "timbre-verify", parent)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from engine import Cancelled, CancelToken, TimbreError
 
 from .. import engine_bridge as bridge
+from .cancellable_thread import CancellableThread
 
 log = logging.getLogger(__name__)
 
@@ -51,35 +52,10 @@ class HardwareCheckWorker(QObject):
             self.finished.emit(plan)
 
 
-class HardwareCheckThread(QObject):
-    """Owns the worker's QThread; :meth:`shutdown` cancels and joins it (the model manager calls it when it
-    closes)."""
-
-    _run = Signal(str)
+class HardwareCheckThread(CancellableThread):
+    """The hardware check's worker on its own thread (cancel: the check stops at its next step, under a second on
+    a small model, up to half a minute on the 0.5B one: loading the networks and each timing run are not
+    interrupted)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("timbre-hardware-check")
-        self.worker = HardwareCheckWorker()
-        self.worker.moveToThread(self.thread)
-        self._run.connect(self.worker.run)
-        self.thread.start()
-        self._token = CancelToken()
-
-    def start(self, folder: str) -> None:
-        self._token = CancelToken()
-        self.worker.set_token(self._token)
-        self._run.emit(folder)
-
-    def cancel(self) -> None:
-        """The check stops at its next step (under a second on a small model, up to half a minute on the 0.5B one:
-        loading the networks and each timing run are not interrupted)."""
-        self._token.cancel()
-
-    def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Cancel, stop the thread and wait for it; False when the check's current step outlasted ``timeout_ms``
-        (the thread then ends on its own after that step: keep this object until :attr:`thread` finishes)."""
-        self.cancel()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        super().__init__(HardwareCheckWorker(), "timbre-hardware-check", parent)
