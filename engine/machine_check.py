@@ -12,8 +12,10 @@ and family; :meth:`engine.Engine.load` with ``precision="auto"`` on the CPU runs
 plan (:func:`measured_auto`) and otherwise by the static defaults (:func:`engine.precision.pick_precision`,
 :func:`engine.cpu_threads.plan_cpu_threads`). Loading never measures by itself: a model load stays as fast,
 and its numerics as predictable, as before; the model manager (``ensure_machine_plan``) and
-``timbre bench-machine`` run the check (measured: 3.5 minutes at official size on two cores that other
-processes kept busy, load 3-4; seconds on the tiny test model).
+``timbre bench-machine`` run the check (measured before thread totals were candidates: 3.5 minutes at
+official size on two cores that other processes kept busy, load 3-4; the 1-thread total adds 8 flow calls to
+the 19 of two cores, each slower where the cores are free. The tiny models: 9-65 s on this 2-core machine at
+load 2-7, where 2-thread regions stall; flow calls are most of it, see ``details["phases_s"]``).
 
 Call from the model manager::
 

@@ -237,6 +237,10 @@ def _gap(stamps: list[float], span: float) -> float:
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 
 
+def _threads(t: int) -> str:
+    return f"{t} thread{'s' if t != 1 else ''}"
+
+
 def _cost(calls: list[tuple[int, float, torch.Tensor]]) -> CallCost:
     return CallCost.from_two(calls[0][0], calls[0][1], calls[1][0], calls[1][1])
 
@@ -289,7 +293,7 @@ class _Check:
             net = self.flow if p == "fp32" else copy.deepcopy(self.flow).to(dtype)
             entry = self.details["flow"][p] = {"threads": {}}
             for t in self.counts:
-                self.step(f"flow {p}, {t} threads")
+                self.step(f"flow {p}, {_threads(t)}")
                 with SentenceThreads(CpuPlan(t), iter(()), streamed=False, split_rows=False) as th:
                     start, calls, after_first = _flow_calls(net, self.inp, dtype, th, self.cfg)
                 if t == self.counts[0]:  # agreement: on the first total
@@ -311,7 +315,7 @@ class _Check:
 
     def hifts(self) -> None:
         for t in self.counts:
-            self.step(f"vocoder, {t} threads")
+            self.step(f"vocoder, {_threads(t)}")
             self.hift_s[t] = _hift_s_per_token(self.hift, self.inp, self.cfg, t)
             self.details["hift_s_per_token"][str(t)] = self.hift_s[t]
 
@@ -321,7 +325,7 @@ class _Check:
             net, agree = None, 1.0
             entry = self.details["lm"][p] = {"threads": {}}
             for t in self.counts:
-                self.step(f"LM {p}, {t} threads")
+                self.step(f"LM {p}, {_threads(t)}")
                 net = _converted_lm(self.lm, p) if net is None else net
                 torch.set_num_threads(t)
                 first_total = t == self.counts[0]
@@ -342,7 +346,7 @@ class _Check:
         """The LM beside the fastest agreeing flow; the other flow precision is assumed to share its numbers."""
         flows = [f for f in self.flow_speeds[t] if self._agrees_flow(f.precision, f.mel_error)]
         beside = min(flows, key=lambda f: f.batched.cost(2 * self.cfg.chunk_size))
-        self.step(f"LM {lm_p} ahead beside flow {beside.precision}, {t} threads")
+        self.step(f"LM {lm_p} ahead beside flow {beside.precision}, {_threads(t)}")
         fnet, state, in_turn = self.states[(beside.precision, t)]
         lm_s, alone, flow_t = _ahead(net, fnet, state, self.inp, self.cfg, t)
         self.aheads[t] += [AheadSpeed(lm_p, f.precision, lm_s, alone, flow_t / in_turn) for f in flows]

@@ -325,3 +325,21 @@ def test_a_sentence_runs_with_its_plans_thread_total_and_restores_the_callers():
             threads.use(flow=True, final=False)
             assert torch.get_num_threads() == total
         assert torch.get_num_threads() == before
+
+
+def test_a_cancelled_check_restores_the_thread_count_and_caches_nothing(tiny_model_dir, tmp_path, monkeypatch):
+    from engine.errors import CancelToken, Cancelled
+
+    path = tmp_path / "machine-check.json"
+    monkeypatch.setenv(CACHE_ENV, str(path))
+    threads, token, seen = torch.get_num_threads(), CancelToken(), []
+
+    def progress(what: str, share: float) -> None:
+        seen.append(what)
+        if what.endswith(" 1 thread"):  # cancel while the check runs at another total than the caller's
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        check_machine(tiny_model_dir, lm_tokens=8, progress=progress, cancel=token)
+    assert any(w.endswith(" 1 thread") for w in seen)
+    assert torch.get_num_threads() == threads and not path.exists()
