@@ -18,9 +18,9 @@ are fixed per call (never "whichever is free now"), so one request gives the sam
 
 ``torch.set_num_threads`` sets the OpenMP/MKL thread count of the *calling* thread (plus a process-wide
 default for threads started later): :class:`SentenceThreads` runs the sentence with the plan's ``total`` (the
-process's count when the engine was loaded, or the hardware check's measured choice, which may be fewer),
-the worker sets its own count, the consumer sets its count before each call, and the caller's count is
-restored when the sentence ends.
+process's count when the engine was loaded, or the hardware check's measured choice, which may be fewer) or
+the caller's count where that is smaller (the caller's count is the budget), the worker sets its own count,
+the consumer sets its count before each call, and the caller's count is restored when the sentence ends.
 """
 from __future__ import annotations
 
@@ -173,8 +173,8 @@ class SentenceThreads:
     """The threads of one sentence, started on ``with`` and closed once when it ends.
 
     ``tokens`` is what to iterate: the LM worker's output when the plan decodes ahead (streamed sentences only),
-    else ``lm_tokens`` itself. Inside, this thread runs with the plan's ``total`` threads (restored to the
-    caller's count on exit). :meth:`use` sets this thread's count for the next call; :meth:`helper` is where the
+    else ``lm_tokens`` itself. Inside, this thread runs with the plan's ``total`` threads, at most the caller's
+    count (restored on exit). :meth:`use` sets this thread's count for the next call; :meth:`helper` is where the
     flow's second row may run now (the lane, when no LM worker is decoding; the result is the same either way).
     """
 
@@ -185,7 +185,7 @@ class SentenceThreads:
         self._lane_threads = plan.lane_threads if split_rows and plan.flow_lanes else 0
         self._lane: FlowLane | None = None
         self.tokens: Iterator[int] = self._worker if self._worker is not None else lm_tokens
-        self._total = max(1, int(plan.total))
+        self._total = max(1, int(plan.total))  # at most the caller's count: set on entering
         self._entered_with = 0
         self._current = 0
 
@@ -199,7 +199,8 @@ class SentenceThreads:
 
     def __enter__(self) -> "SentenceThreads":
         self._entered_with = self._current = torch.get_num_threads()
-        if self._total != self._current:  # the count the plan was made for (LM in turn, prefill, HiFT)
+        self._total = max(1, min(int(self.plan.total), self._entered_with))
+        if self._total != self._current:  # a measured total below the caller's (LM in turn, prefill, HiFT)
             torch.set_num_threads(self._total)
             self._current = self._total
         if self._lane_threads:

@@ -294,6 +294,7 @@ class _Check:
             entry = self.details["flow"][p] = {"threads": {}}
             for t in self.counts:
                 self.step(f"flow {p}, {_threads(t)}")
+                torch.set_num_threads(t)  # the caller's count is SentenceThreads' budget
                 with SentenceThreads(CpuPlan(t), iter(()), streamed=False, split_rows=False) as th:
                     start, calls, after_first = _flow_calls(net, self.inp, dtype, th, self.cfg)
                 if t == self.counts[0]:  # agreement: on the first total
