@@ -18,8 +18,8 @@ are fixed per call (never "whichever is free now"), so one request gives the sam
 
 ``torch.set_num_threads`` sets the OpenMP/MKL thread count of the *calling* thread (plus a process-wide
 default for threads started later): :class:`SentenceThreads` runs the sentence with the plan's ``total`` (the
-process's count when the engine was loaded, or the hardware check's measured choice, which may be fewer) or
-the caller's count where that is smaller (the caller's count is the budget), the worker sets its own count,
+hardware check's measured choice, which may be fewer, ``measured``) or else the caller's count (its
+budget, and what an unmeasured plan always used), the worker sets its own count,
 the consumer sets its count before each call, and the caller's count is restored when the sentence ends.
 """
 from __future__ import annotations
@@ -59,6 +59,7 @@ class CpuPlan:
     total: int
     lm_threads: int = 0
     lane_threads: int = 0
+    measured: bool = False  # total chosen by the hardware check: sentences run with it (at most the caller's)
 
     @property
     def decode_ahead(self) -> bool:
@@ -173,8 +174,8 @@ class SentenceThreads:
     """The threads of one sentence, started on ``with`` and closed once when it ends.
 
     ``tokens`` is what to iterate: the LM worker's output when the plan decodes ahead (streamed sentences only),
-    else ``lm_tokens`` itself. Inside, this thread runs with the plan's ``total`` threads, at most the caller's
-    count (restored on exit). :meth:`use` sets this thread's count for the next call; :meth:`helper` is where the
+    else ``lm_tokens`` itself. Inside, this thread runs with a measured plan's ``total`` threads, at most the
+    caller's count, else with the caller's count (restored on exit). :meth:`use` sets this thread's count for the next call; :meth:`helper` is where the
     flow's second row may run now (the lane, when no LM worker is decoding; the result is the same either way).
     """
 
@@ -199,7 +200,9 @@ class SentenceThreads:
 
     def __enter__(self) -> "SentenceThreads":
         self._entered_with = self._current = torch.get_num_threads()
-        self._total = max(1, min(int(self.plan.total), self._entered_with))
+        # A measured total applies (capped by the caller's count); otherwise the caller's count, as always.
+        self._total = max(1, min(int(self.plan.total), self._entered_with)) if self.plan.measured else \
+            self._entered_with
         if self._total != self._current:  # a measured total below the caller's (LM in turn, prefill, HiFT)
             torch.set_num_threads(self._total)
             self._current = self._total

@@ -36,7 +36,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -100,9 +100,10 @@ class MachinePlan:
                  ) -> CpuPlan:
         """The threading plan over the measured thread total (:class:`engine.cpu_threads.SentenceThreads` runs each
         sentence with it); an explicit ``decode_ahead``/``flow_lanes`` (Runtime) wins over the measured one."""
-        return plan_cpu_threads(device, self.precision,
-                                decode_ahead=self.decode_ahead if decode_ahead is None else decode_ahead,
-                                flow_lanes=self.flow_lanes if flow_lanes is None else flow_lanes, total=self.threads)
+        return replace(plan_cpu_threads(device, self.precision,
+                                        decode_ahead=self.decode_ahead if decode_ahead is None else decode_ahead,
+                                        flow_lanes=self.flow_lanes if flow_lanes is None else flow_lanes,
+                                        total=self.threads), measured=True)
 
     def describe(self) -> str:
         """One line for the model manager."""

@@ -206,7 +206,7 @@ def _ahead(lm, flow, state, inp: dict, cfg, total: int, alone_tokens: int = 4) -
     tokens = _stamped(lm.generate(inp["text"], (), inp["speech"], rng=PortableRandom(0),
                                   sampler=lambda s, d, r: int(s[:n_speech].argmax()), min_token_text_ratio=many,
                                   max_token_text_ratio=many), stamps)
-    plan = CpuPlan(total, split_threads(total)[0], 0)
+    plan = CpuPlan(total, split_threads(total)[0], 0, measured=True)
     with SentenceThreads(plan, tokens, streamed=True, split_rows=False) as threads:
         it = iter(threads.tokens)
         next(it), next(it)  # the worker is past its prefill
@@ -295,7 +295,7 @@ class _Check:
             for t in self.counts:
                 self.step(f"flow {p}, {_threads(t)}")
                 torch.set_num_threads(t)  # the caller's count is SentenceThreads' budget
-                with SentenceThreads(CpuPlan(t), iter(()), streamed=False, split_rows=False) as th:
+                with SentenceThreads(CpuPlan(t, measured=True), iter(()), streamed=False, split_rows=False) as th:
                     start, calls, after_first = _flow_calls(net, self.inp, dtype, th, self.cfg)
                 if t == self.counts[0]:  # agreement: on the first total
                     mels = torch.cat([m for _, _, m in calls], dim=2)
@@ -303,7 +303,7 @@ class _Check:
                     err = entry["mel_error"] = float((mels - reference).abs().max())
                 lanes = None
                 if t >= 2 and self._agrees_flow(p, err):
-                    with SentenceThreads(CpuPlan(t, 0, max(1, t // 2)), iter(()), streamed=False,
+                    with SentenceThreads(CpuPlan(t, 0, max(1, t // 2), True), iter(()), streamed=False,
                                          split_rows=True) as th:
                         lanes = _cost(_flow_calls(net, self.inp, dtype, th, self.cfg)[1])
                 self.flow_speeds[t].append(FlowSpeed(p, _cost(calls), start, lanes, err))

@@ -112,7 +112,7 @@ def test_a_thread_total_is_a_measured_candidate():
     assert winner.threads == 2  # the same 1-thread numbers lose to an unstalled 2-thread run
     plan = plan_from([stalled_two, one], (("k", "v"),), check_s=1.0)
     assert (plan.threads, plan.max_threads) == (1, 2)
-    assert plan.cpu_plan(torch.device("cpu")) == CpuPlan(1, 0, 0)  # what the engine's sentences run with
+    assert plan.cpu_plan(torch.device("cpu")) == CpuPlan(1, 0, 0, measured=True)  # what the engine's sentences run with
     assert "1 thread," in plan.describe()
 
 
@@ -287,7 +287,7 @@ def test_engine_generates_with_the_chosen_thread_total(tiny_model_dir, voice, tm
     store_plan(plan_from([_m([FP32_LM], [FP32_FLOW], threads=n), one], machine_key(tiny_model_dir, "cosyvoice2"),
                          check_s=1.0), path)
     engine = Engine.load(tiny_model_dir, device="cpu", precision="auto", normalizer="none")
-    assert engine.machine_plan.threads == 1 and engine.cpu == CpuPlan(1, 0, 0)
+    assert engine.machine_plan.threads == 1 and engine.cpu == CpuPlan(1, 0, 0, measured=True)
     seen = _vocoder_threads(engine, monkeypatch)
     chunks = list(engine.synthesize(request(voice)))
     assert chunks and seen and set(seen) == {1}  # every call on the measured total, not the process's n
@@ -321,7 +321,7 @@ def test_a_sentence_runs_with_its_plans_thread_total_and_restores_the_callers():
 
     before = torch.get_num_threads()
     for total, inside in ((1, 1), (before + 1, before)):
-        with SentenceThreads(CpuPlan(total), iter(()), streamed=False, split_rows=False) as threads:
+        with SentenceThreads(CpuPlan(total, measured=True), iter(()), streamed=False, split_rows=False) as threads:
             assert torch.get_num_threads() == inside
             threads.use(flow=True, final=False)
             assert torch.get_num_threads() == inside
