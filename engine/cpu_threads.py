@@ -17,8 +17,10 @@ rounding differs from one thread of control, because another thread count sums i
 are fixed per call (never "whichever is free now"), so one request gives the same samples every time.
 
 ``torch.set_num_threads`` sets the OpenMP/MKL thread count of the *calling* thread (plus a process-wide
-default for threads started later): the worker sets its own count, the consumer sets its count before each
-call, and :class:`SentenceThreads` restores the caller's count when the sentence ends.
+default for threads started later): :class:`SentenceThreads` runs the sentence with the plan's ``total`` (the
+hardware check's measured choice, which may be fewer, ``measured``) or else the caller's count (its
+budget, and what an unmeasured plan always used), the worker sets its own count,
+the consumer sets its count before each call, and the caller's count is restored when the sentence ends.
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ class CpuPlan:
     total: int
     lm_threads: int = 0
     lane_threads: int = 0
+    measured: bool = False  # total chosen by the hardware check: sentences run with it (at most the caller's)
 
     @property
     def decode_ahead(self) -> bool:
@@ -171,7 +174,8 @@ class SentenceThreads:
     """The threads of one sentence, started on ``with`` and closed once when it ends.
 
     ``tokens`` is what to iterate: the LM worker's output when the plan decodes ahead (streamed sentences only),
-    else ``lm_tokens`` itself. :meth:`use` sets this thread's count for the next call; :meth:`helper` is where the
+    else ``lm_tokens`` itself. Inside, this thread runs with a measured plan's ``total`` threads, at most the
+    caller's count, else with the caller's count (restored on exit). :meth:`use` sets this thread's count for the next call; :meth:`helper` is where the
     flow's second row may run now (the lane, when no LM worker is decoding; the result is the same either way).
     """
 
@@ -182,6 +186,7 @@ class SentenceThreads:
         self._lane_threads = plan.lane_threads if split_rows and plan.flow_lanes else 0
         self._lane: FlowLane | None = None
         self.tokens: Iterator[int] = self._worker if self._worker is not None else lm_tokens
+        self._total = max(1, int(plan.total))  # at most the caller's count: set on entering
         self._entered_with = 0
         self._current = 0
 
@@ -195,6 +200,12 @@ class SentenceThreads:
 
     def __enter__(self) -> "SentenceThreads":
         self._entered_with = self._current = torch.get_num_threads()
+        # A measured total applies (capped by the caller's count); otherwise the caller's count, as always.
+        self._total = max(1, min(int(self.plan.total), self._entered_with)) if self.plan.measured else \
+            self._entered_with
+        if self._total != self._current:  # a measured total below the caller's (LM in turn, prefill, HiFT)
+            torch.set_num_threads(self._total)
+            self._current = self._total
         if self._lane_threads:
             self._lane = FlowLane(self._lane_threads)
         if self._worker is not None:
@@ -224,9 +235,9 @@ class SentenceThreads:
         if flow and self._lane_threads:
             n = self._lane_threads
         elif self._worker is not None and not final:
-            n = split_threads(self._entered_with)[1]
+            n = split_threads(self._total)[1]
         else:
-            n = self._entered_with
+            n = self._total
         if n != self._current:
             torch.set_num_threads(n)
             self._current = n

@@ -2,22 +2,26 @@
 
 On a CPU the fastest way to run differs from one machine to the next (memory bandwidth per core, bf16 and
 int8 kernels, AMX or not), so it is measured here, never assumed: :func:`check_machine` loads the model's fp32
-networks, times every precision and threading candidate on a fixed input and checks each faster precision's
-agreement with fp32 (:mod:`engine.machine_measure`), predicts a streamed 10 s utterance for every candidate
-and picks the fastest that agrees (:func:`engine.machine_choice.choose_plan`). The answer, a
-:class:`MachinePlan`, is cached on disk, keyed by CPU model, core count, thread count, torch version and the
-model folder and family; :meth:`engine.Engine.load` with ``precision="auto"`` on the CPU runs by the cached
+networks (CosyVoice 2 or 3), times every precision and threading candidate on a fixed input at every thread
+total it may run with (1 and all of the process's threads; half of them too on more than two) and checks
+each faster precision's agreement with fp32 (:mod:`engine.machine_measure`), predicts a streamed 10 s
+utterance for every candidate and picks the fastest that agrees (:func:`engine.machine_choice.choose_plan`).
+The answer, a :class:`MachinePlan` with its thread total, is cached on disk, keyed by CPU model, core count,
+the process's thread count (what the check may use, never what it chose), torch version and the model folder
+and family; :meth:`engine.Engine.load` with ``precision="auto"`` on the CPU runs by the cached
 plan (:func:`measured_auto`) and otherwise by the static defaults (:func:`engine.precision.pick_precision`,
 :func:`engine.cpu_threads.plan_cpu_threads`). Loading never measures by itself: a model load stays as fast,
 and its numerics as predictable, as before; the model manager (``ensure_machine_plan``) and
-``timbre bench-machine`` run the check (measured: 3.5 minutes at official size on two cores that other
-processes kept busy, load 3-4; seconds on the tiny test model).
+``timbre bench-machine`` run the check (measured before thread totals were candidates: 3.5 minutes at
+official size on two cores that other processes kept busy, load 3-4; the 1-thread total adds 8 flow calls to
+the 19 of two cores, each slower where the cores are free. The tiny models: 9-65 s on this 2-core machine at
+load 2-7, where 2-thread regions stall; flow calls are most of it, see ``details["phases_s"]``).
 
 Call from the model manager::
 
     plan = ensure_machine_plan(model_dir, progress=lambda what, share: ..., cancel=token)  # cached, or now
-    plan.describe()        # "int8 (LM int8 weights + bf16 activations, flow fp32, HiFT fp32), LM ahead off,
-                           #  lanes on: predicted RTF 1.80, first audio 4.0 s"
+    plan.describe()        # "int8 (LM int8 weights + bf16 activations, flow fp32, HiFT fp32), 2 threads, LM
+                           #  ahead off, lanes on: predicted RTF 1.80, first audio 4.0 s"
     plan.predicted_rtf     # < 1.0: faster than real time;  plan.busy: measured under load, offer a re-run
     check_machine(model_dir, progress=..., cancel=token)   # "Re-run the hardware check" (replaces the cache)
     # then load (or reload) with precision="auto": Engine.load runs by the cached plan
@@ -32,19 +36,20 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
 from .atomic import atomic_write_text
 from .cpu_threads import CpuPlan, plan_cpu_threads
-from .errors import NEVER_CANCELLED, CancelToken, ConfigError
+from .errors import NEVER_CANCELLED, CancelToken
 from .machine_choice import Agreement, Candidate, Measurements, choose_plan
 from .machine_measure import Progress, measure_networks
 from .precision import Precision, precision_name
 
-CHECK_VERSION = 1  # bump when what is measured or predicted changes: older entries are then re-measured
+CHECK_VERSION = 2  # bump when what is measured or predicted changes (2: thread totals); older entries re-measure
 CACHE_ENV = "TIMBRE_MACHINE_CHECK_CACHE"
 SWITCH_ENV = "TIMBRE_MACHINE_CHECK"  # "off": auto ignores the cache
 
@@ -54,7 +59,9 @@ class MachinePlan:
     """What the check chose for one model on this machine, and what it predicts.
 
     lm / flow: the networks' conversions (``fp32``/``bf16``/``int8w``/``int8``; ``fp32``/``bf16``).
-    decode_ahead / flow_lanes: the CPU threading plan over ``threads`` threads. predicted_rtf /
+    threads: the intra-op thread total the check chose (measured: 1 can beat all of them where another process
+    holds a core or one core gets most of the memory bandwidth); max_threads: the most it tried (the process's
+    count, the key's). decode_ahead / flow_lanes: the CPU threading plan over ``threads`` threads. predicted_rtf /
     predicted_first_audio_s: a streamed 10 s utterance with a new 3 s voice prompt, from the measurements.
     candidates: every candidate ranked (each with its prediction and, if not eligible, why).
     check_s: how long the check took; measured_at: when (ISO 8601); key: what it is valid for.
@@ -65,6 +72,7 @@ class MachinePlan:
     decode_ahead: bool
     flow_lanes: bool
     threads: int
+    max_threads: int
     predicted_rtf: float
     predicted_first_audio_s: float
     candidates: tuple[Candidate, ...]
@@ -76,9 +84,9 @@ class MachinePlan:
 
     @property
     def busy(self) -> bool:
-        """Whether other processes wanted the cores meanwhile (load above the thread count): the timings, and so
-        the choice, may not hold on the idle machine; the model manager can offer to re-run the check."""
-        return max(self.load) > self.threads
+        """Whether other processes wanted the cores meanwhile (load above the threads the check used): the timings,
+        and so the choice, may not hold on the idle machine; the model manager can offer to re-run the check."""
+        return max(self.load) > self.max_threads
 
     @property
     def precision(self) -> Precision:
@@ -90,14 +98,17 @@ class MachinePlan:
 
     def cpu_plan(self, device: torch.device, decode_ahead: bool | None = None, flow_lanes: bool | None = None
                  ) -> CpuPlan:
-        """The threading plan; an explicit ``decode_ahead``/``flow_lanes`` (Runtime) wins over the measured one."""
-        return plan_cpu_threads(device, self.precision,
-                                decode_ahead=self.decode_ahead if decode_ahead is None else decode_ahead,
-                                flow_lanes=self.flow_lanes if flow_lanes is None else flow_lanes)
+        """The threading plan over the measured thread total (:class:`engine.cpu_threads.SentenceThreads` runs each
+        sentence with it); an explicit ``decode_ahead``/``flow_lanes`` (Runtime) wins over the measured one."""
+        return replace(plan_cpu_threads(device, self.precision,
+                                        decode_ahead=self.decode_ahead if decode_ahead is None else decode_ahead,
+                                        flow_lanes=self.flow_lanes if flow_lanes is None else flow_lanes,
+                                        total=self.threads), measured=True)
 
     def describe(self) -> str:
         """One line for the model manager."""
-        return (f"{self.precision.describe()}, LM ahead {'on' if self.decode_ahead else 'off'}, lanes "
+        return (f"{self.precision.describe()}, {self.threads} thread{'s' if self.threads != 1 else ''}, LM ahead "
+                f"{'on' if self.decode_ahead else 'off'}, lanes "
                 f"{'on' if self.flow_lanes else 'off'}: predicted RTF {self.predicted_rtf:.2f}, first audio "
                 f"{self.predicted_first_audio_s:.1f} s")
 
@@ -111,12 +122,14 @@ class MachinePlan:
         """Raises KeyError/TypeError/ValueError on anything but what :meth:`to_json` wrote."""
         cands = tuple(Candidate(**c) for c in d["candidates"])
         plan = cls(str(d["lm"]), str(d["flow"]), bool(d["decode_ahead"]), bool(d["flow_lanes"]), int(d["threads"]),
-                   float(d["predicted_rtf"]), float(d["predicted_first_audio_s"]), cands,
+                   int(d["max_threads"]), float(d["predicted_rtf"]), float(d["predicted_first_audio_s"]), cands,
                    Agreement(**d["agreement"]), float(d["check_s"]), str(d["measured_at"]),
                    tuple(sorted((str(k), str(v)) for k, v in dict(d["key"]).items())),
                    (float(d["load"][0]), float(d["load"][1])))
         if plan.lm not in ("fp32", "bf16", "int8w", "int8") or plan.flow not in ("fp32", "bf16"):
             raise ValueError(f"unknown precisions {plan.lm!r}/{plan.flow!r}")
+        if not 1 <= plan.threads <= plan.max_threads:
+            raise ValueError(f"thread total {plan.threads} outside 1..{plan.max_threads}")
         return plan
 
 
@@ -135,7 +148,8 @@ def cpu_model() -> str:
 
 
 def machine_key(model_dir: str | Path, family: str, threads: int | None = None) -> tuple[tuple[str, str], ...]:
-    """What a plan is valid for: this CPU, core and thread count, torch, the model folder and family."""
+    """What a plan is valid for: this CPU, core and thread count (the process's, which the check may use; never
+    the total it chose), torch, the model folder and family."""
     key = {"cpu": cpu_model(), "cores": str(os.cpu_count()), "threads": str(threads or torch.get_num_threads()),
            "torch": torch.__version__, "model": str(Path(model_dir).resolve()), "family": family,
            "check": str(CHECK_VERSION)}
@@ -192,13 +206,15 @@ def store_plan(plan: MachinePlan, path: Path | None = None) -> Path:
 # --------------------------------------------------------------------------------------------------------------
 # Measuring
 # --------------------------------------------------------------------------------------------------------------
-def plan_from(m: Measurements, key: tuple[tuple[str, str], ...], check_s: float,
+def plan_from(m: Measurements | Sequence[Measurements], key: tuple[tuple[str, str], ...], check_s: float,
               agreement: Agreement = Agreement(), load: tuple[float, float] = (0.0, 0.0)) -> MachinePlan:
-    """The :class:`MachinePlan` the measurements choose (pure: :func:`engine.machine_choice.choose_plan`)."""
-    winner, ranked = choose_plan(m, agreement)
-    return MachinePlan(winner.lm, winner.flow, winner.decode_ahead, winner.flow_lanes, m.total_threads,
-                       winner.predicted_rtf, winner.first_audio_s, ranked, agreement, round(check_s, 2),
-                       time.strftime("%Y-%m-%dT%H:%M:%S%z"), key, load)
+    """The :class:`MachinePlan` the measurements (one per thread total) choose (pure:
+    :func:`engine.machine_choice.choose_plan`)."""
+    every = (m,) if isinstance(m, Measurements) else tuple(m)
+    winner, ranked = choose_plan(every, agreement)
+    return MachinePlan(winner.lm, winner.flow, winner.decode_ahead, winner.flow_lanes, winner.threads,
+                       max(x.total_threads for x in every), winner.predicted_rtf, winner.first_audio_s, ranked,
+                       agreement, round(check_s, 2), time.strftime("%Y-%m-%dT%H:%M:%S%z"), key, load)
 
 
 def load_average() -> float:
@@ -211,20 +227,19 @@ def load_average() -> float:
 def check_machine(model_dir: str | Path, *, threads: int | None = None, agreement: Agreement = Agreement(),
                   progress: Progress | None = None, cancel: CancelToken = NEVER_CANCELLED,
                   path: Path | None = None, lm_tokens: int = 24) -> MachinePlan:
-    """Measure this machine on the model in ``model_dir`` now, cache the plan and return it (CPU only)."""
-    from .config import COSYVOICE3, model_family
+    """Measure this machine on the CosyVoice 2 or 3 model in ``model_dir`` now, cache the plan and return it (CPU
+    only). ``threads``: the most threads to plan for (default: the process's count); the check also tries fewer
+    and the plan says which total won. The process's thread count is the same afterwards."""
+    from .config import model_family
     from .families import load_networks
 
     t0, load = time.perf_counter(), load_average()
     family = model_family(model_dir)
-    if family == COSYVOICE3:
-        raise ConfigError("The hardware check measures CosyVoice 2 models for now; a CosyVoice 3 model runs "
-                          "with the default CPU plan (pick a precision by hand to change it).")
     threads = threads or torch.get_num_threads()
     nets = load_networks(model_dir, "cpu")
-    m, _ = measure_networks(nets.lm, nets.flow, nets.hift, nets.config, threads=threads, lm_tokens=lm_tokens,
-                            agreement=agreement, progress=progress, cancel=cancel)
-    plan = plan_from(m, machine_key(model_dir, family, threads), time.perf_counter() - t0, agreement,
+    ms, _ = measure_networks(nets.lm, nets.flow, nets.hift, nets.config, threads=threads, lm_tokens=lm_tokens,
+                             agreement=agreement, progress=progress, cancel=cancel)
+    plan = plan_from(ms, machine_key(model_dir, family, threads), time.perf_counter() - t0, agreement,
                      (load, load_average()))
     store_plan(plan, path)
     return plan

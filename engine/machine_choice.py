@@ -4,11 +4,13 @@
 a streamed utterance's time for every candidate and returns them ranked. Nothing here times anything, so the
 choice is tested with injected numbers.
 
-A candidate is an LM precision x a flow precision x LM decoding ahead (on/off) x flow lanes (on/off). It is
-*eligible* only if both its networks agree with fp32 on the check's fixed input (:class:`Agreement`); fp32 is
-the reference and always eligible. Among eligible candidates the lowest predicted real-time factor wins;
-candidates within :attr:`Agreement.margin` of it count as equally fast (the measurements are that noisy on a
-shared machine), and of those the more accurate precision wins.
+A candidate is a thread total x an LM precision x a flow precision x LM decoding ahead (on/off) x flow lanes
+(on/off); each thread total is one :class:`Measurements` (the same fixed input timed with that many threads:
+on a machine where one core gets half the memory bandwidth, or where another process holds a core, fewer
+threads can be faster). It is *eligible* only if both its networks agree with fp32 on the check's fixed input
+(:class:`Agreement`); fp32 is the reference and always eligible. Among eligible candidates the lowest
+predicted real-time factor wins; candidates within :attr:`Agreement.margin` of it count as equally fast (the
+measurements are that noisy on a shared machine), and of those the more accurate precision wins.
 
 The prediction follows the engine's streaming schedule (:func:`engine.token2wav.token_hop_schedule`): a chunk
 call when its tokens exist, flow then HiFT for the tokens new since the last call, the final call over the
@@ -20,6 +22,7 @@ every thread. HiFT beside the LM is assumed slowed by the flow's measured factor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from .token2wav import token_hop_schedule
 
@@ -39,7 +42,8 @@ class Agreement:
     max_mel_error: largest |mel - fp32 mel| over the check's two flow chunk calls, in natural-log mel units
     (0.25 is about 2 dB on the worst bin). Measured for bf16: 0.054 (tiny), 0.045 (official size, random
     weights); the bound is about 5x that, so bf16's rounding passes and a broken kernel (errors of order 1)
-    does not.
+    does not. CosyVoice 3's DiT flow in bf16: 0.197 on its tiny random model (closer to the bound; its
+    official-size error is not measured here).
     margin: candidates whose predicted RTF is within this share of the fastest count as equally fast (repeated
     checks on a shared machine differ by more than that).
     """
@@ -106,7 +110,8 @@ class AheadSpeed:
 
 @dataclass(frozen=True)
 class Measurements:
-    """Everything :func:`choose_plan` needs, as measured on one machine (seconds; per token unless named)."""
+    """Everything :func:`choose_plan` needs, as measured on one machine with ``total_threads`` intra-op threads
+    (seconds; per token unless named)."""
 
     total_threads: int
     lm: tuple[LMSpeed, ...]
@@ -128,6 +133,7 @@ class Candidate:
     flow: str
     decode_ahead: bool
     flow_lanes: bool
+    threads: int  # the intra-op thread total it runs with (the Measurements' total_threads)
     predicted_rtf: float
     first_audio_s: float
     problem: str = ""  # "" when eligible
@@ -141,7 +147,8 @@ class Candidate:
         return LM_ACCURACY.get(self.lm, 9) + FLOW_ACCURACY.get(self.flow, 9)
 
     def describe(self) -> str:
-        threads = f"LM ahead {'on' if self.decode_ahead else 'off'}, lanes {'on' if self.flow_lanes else 'off'}"
+        threads = (f"{self.threads} thread{'s' if self.threads != 1 else ''}, LM ahead "
+                   f"{'on' if self.decode_ahead else 'off'}, lanes {'on' if self.flow_lanes else 'off'}")
         tail = f" - {self.problem}" if self.problem else ""
         return (f"LM {self.lm} + flow {self.flow}, {threads}: RTF {self.predicted_rtf:.2f}, first audio "
                 f"{self.first_audio_s:.1f} s{tail}")
@@ -227,21 +234,24 @@ def predict_ahead(m: Measurements, lm: LMSpeed, flow: FlowSpeed, ahead: AheadSpe
 
 
 def candidates(m: Measurements, agreement: Agreement = Agreement()) -> list[Candidate]:
-    """Every candidate this machine's measurements describe, with its prediction and problem ("" if none)."""
+    """Every candidate one thread total's measurements describe, with its prediction and problem ("" if none)."""
     audio_s = m.utterance_tokens / TOKENS_PER_S
     out = []
+
+    def add(ahead_on: bool, lanes: bool, total: float, first: float) -> None:
+        out.append(Candidate(lm.precision, flow.precision, ahead_on, lanes, m.total_threads, total / audio_s, first,
+                             problem))
+
     for lm in m.lm:
         for flow in m.flow:
             problem = _disagreement(lm, flow, agreement)
             lanes_options = [False] + ([True] if flow.lanes is not None and m.total_threads >= 2 else [])
             for lanes in lanes_options:
                 flow_turn = flow.lanes if lanes and flow.lanes is not None else flow.batched
-                total, first = predict_in_turn(m, lm, flow_turn, flow.start_s)
-                out.append(Candidate(lm.precision, flow.precision, False, lanes, total / audio_s, first, problem))
+                add(False, lanes, *predict_in_turn(m, lm, flow_turn, flow.start_s))
                 ahead = next((a for a in m.ahead if a.lm == lm.precision and a.flow == flow.precision), None)
                 if ahead is not None and m.total_threads >= 2:
-                    total, first = predict_ahead(m, lm, flow, ahead, flow_turn)
-                    out.append(Candidate(lm.precision, flow.precision, True, lanes, total / audio_s, first, problem))
+                    add(True, lanes, *predict_ahead(m, lm, flow, ahead, flow_turn))
     return out
 
 
@@ -255,10 +265,13 @@ def _disagreement(lm: LMSpeed, flow: FlowSpeed, agreement: Agreement) -> str:
     return "; ".join(problems)
 
 
-def choose_plan(m: Measurements, agreement: Agreement = Agreement()) -> tuple[Candidate, tuple[Candidate, ...]]:
-    """(the winner, every candidate ranked best first). The winner is eligible: fastest predicted RTF, the
-    most accurate precision among those within ``agreement.margin`` of it, then the earliest first audio."""
-    every = candidates(m, agreement)
+def choose_plan(m: Measurements | Sequence[Measurements], agreement: Agreement = Agreement()
+                ) -> tuple[Candidate, tuple[Candidate, ...]]:
+    """(the winner, every candidate ranked best first) over one or several thread totals' measurements. The
+    winner is eligible: fastest predicted RTF, the most accurate precision among those within
+    ``agreement.margin`` of it, then the earliest first audio. A thread total is chosen by the same rule as
+    everything else: measured, never by how many cores there are."""
+    every = [c for one in ([m] if isinstance(m, Measurements) else m) for c in candidates(one, agreement)]
     eligible = [c for c in every if c.eligible]
     if not eligible:
         raise ValueError("the measurements hold no fp32 candidate (the reference is always eligible)")

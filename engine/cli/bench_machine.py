@@ -2,9 +2,10 @@
 
     timbre bench-machine --model DIR|REPO [--threads N] [--show] [--json]
 
-Measures the model's LM, flow and HiFT in every precision and threading plan on a fixed input, checks the
-faster precisions' agreement with fp32, prints every candidate's predicted real-time factor and caches the
-winner (:mod:`engine.machine_check`); ``--show`` prints the cached plan without measuring.
+Measures the model's (CosyVoice 2 or 3) LM, flow and vocoder in every precision, threading plan and thread
+total (1 and all ``--threads``; half of them too on more than two) on a fixed input, checks the faster
+precisions' agreement with fp32, prints every candidate's predicted real-time factor and caches the winner
+(:mod:`engine.machine_check`); ``--show`` prints the cached plan without measuring.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def register(sub) -> None:
     b.add_argument("--model", default=os.environ.get("TIMBRE_MODEL", DEFAULT_REPO_ID),
                    help="model folder or Hugging Face repo id (default: $TIMBRE_MODEL or %(default)s)")
     b.add_argument("--offline", action="store_true", help="never use the network")
-    b.add_argument("--threads", type=int, default=None, help="torch threads to plan for (default: torch's)")
+    b.add_argument("--threads", type=int, default=None, help="the most torch threads to plan for; fewer are measured too (default: torch's count)")
     b.add_argument("--show", action="store_true", help="print the cached plan; measure nothing")
     b.add_argument("--json", action="store_true", help="print the plan as JSON")
     b.set_defaults(func=run)
@@ -51,10 +52,11 @@ def run(args) -> int:
         print(json.dumps(plan.to_json(), indent=1))
         return 0
     print(f"auto on this machine: {plan.describe()}")
-    print(f"(checked {plan.measured_at} in {plan.check_s:.0f} s; {plan.threads} threads; cached in {cache_path()})")
+    print(f"(checked {plan.measured_at} in {plan.check_s:.0f} s; {plan.threads} of {plan.max_threads} threads; "
+          f"cached in {cache_path()})")
     if plan.busy:
         print(f"warning: the machine was busy during the check (load average {plan.load[0]} -> {plan.load[1]} on "
-              f"{plan.threads} threads); re-run `timbre bench-machine` when it is idle for a plan that holds then")
+              f"{plan.max_threads} threads); re-run `timbre bench-machine` when it is idle for a plan that holds then")
     a = plan.agreement
     print(f"candidates (a faster precision must agree with fp32 on >= {a.min_token_agreement:.0%} of LM tokens and "
           f"within {a.max_mel_error} log-mel; within {a.margin:.0%} of the fastest the more accurate wins):")
