@@ -514,14 +514,14 @@ class HardwarePlan:
     first_audio_s: float
     busy: bool  # measured while other programs wanted the cores: the choice may not hold on an idle computer
     load: float  # the highest 1-minute load average during the check
-    threads: int
+    threads: int  # the process's threads, what the load is compared with (the plan may run on fewer)
     check_s: float  # how long the check took
     measured_at: str  # ISO 8601, with the UTC offset
 
 
 def _hardware_plan(folder: str | Path, plan: Any) -> HardwarePlan:
     return HardwarePlan(str(folder), plan.describe(), plan.precision.name, float(plan.predicted_rtf),
-                        float(plan.predicted_first_audio_s), bool(plan.busy), float(max(plan.load)), int(plan.threads),
+                        float(plan.predicted_first_audio_s), bool(plan.busy), float(max(plan.load)), int(plan.max_threads),
                         float(plan.check_s), str(plan.measured_at))
 
 

@@ -40,6 +40,7 @@ after, so a reader can tell a quiet run from a contended one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -387,10 +388,27 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
 # --------------------------------------------------------------------------------------------------------------
 # One configuration (in this process)
 # --------------------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _threads(n: int):
+    """torch's thread count set to ``n`` meanwhile (the benchmark runs in tests' processes too: never leak it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
                components: tuple[str, ...] = COMPONENTS, flow_modes: tuple[str, ...] = FLOW_MODES) -> dict:
     """Build what ``components`` need at ``cfg`` size and measure them. Run one configuration per process
     for a meaningful peak RSS."""
+    with _threads(plan.threads), torch.no_grad():
+        return _measure(cfg, plan, backend, precision, components, flow_modes)
+
+
+def _measure(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str, components: tuple[str, ...],
+             flow_modes: tuple[str, ...]) -> dict:
     from .flow import random_flow
     from .lm import random_lm
 
@@ -398,8 +416,6 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
     device = torch.device(backend)
     prec = engine_precision(backend, precision)
     flow_dtype = prec.flow
-    torch.set_num_threads(plan.threads)
-    torch.set_grad_enabled(False)
     result: dict = {"backend": backend, "precision": precision, "lm_precision": lm_p, "lm_conversion": prec.lm,
                     "flow_precision": flow_p,
                     "hift_precision": "fp32", "status": "ok", "components": list(components),
@@ -441,13 +457,17 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
 def run_machine_check(cfg: ModelConfig, plan: BenchPlan) -> dict:
     """The hardware check (:func:`engine.machine_measure.measure_networks`, :func:`engine.machine_check.plan_from`)
     on this benchmark's random fp32 networks at ``cfg`` size: how long it takes, what it measures and picks."""
-    from ..machine_check import plan_from
-    from ..machine_measure import measure_networks
     from .flow import random_flow
     from .lm import random_lm
 
-    torch.set_num_threads(plan.threads)
-    lm, flow, hift = random_lm(cfg.lm, "fp32"), random_flow(cfg.flow), build_hift(cfg, torch.device("cpu"))
+    with _threads(plan.threads):
+        return _check(cfg, plan, random_lm(cfg.lm, "fp32"), random_flow(cfg.flow), build_hift(cfg, torch.device("cpu")))
+
+
+def _check(cfg: ModelConfig, plan: BenchPlan, lm, flow, hift) -> dict:
+    from ..machine_check import plan_from
+    from ..machine_measure import measure_networks
+
     before = loadavg()
     t0 = time.perf_counter()
     m, details = measure_networks(lm, flow, hift, cfg, threads=plan.threads,
