@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import torch
 
 import engine
 
@@ -535,11 +536,19 @@ def cached_hardware_plan(folder: str | Path) -> HardwarePlan | None:
     return _hardware_plan(folder, plan) if plan is not None else None
 
 
+PROCESS_THREADS = torch.get_num_threads()  # read when the studio imports the bridge, on its GUI thread
+
+
 def check_hardware(folder: str | Path, progress, cancel: engine.CancelToken) -> HardwarePlan:
     """Measure this computer on ``folder``'s model now and replace its cached plan (seconds on a small model,
     minutes on CosyVoice2-0.5B: a worker thread). ``progress(what, share 0..1)``; engine.Cancelled when cancelled,
     other TimbreErrors (a CosyVoice 3 folder, a damaged one) name the problem."""
-    return _hardware_plan(folder, engine.check_machine(Path(folder), progress=progress, cancel=cancel))
+    # The check runs on a worker thread. torch's thread count is kept per OS thread, and a new thread starts
+    # from the count some other thread set last (the engine's LM-ahead worker sets 1 for itself), so the
+    # worker's own count can be 1 while the studio's is 2: measure, and key the plan, by the count the GUI
+    # thread had when the studio started, the one cached_plan and device_plan look it up by.
+    return _hardware_plan(folder, engine.check_machine(Path(folder), threads=PROCESS_THREADS, progress=progress,
+                                                       cancel=cancel))
 
 
 def plan_applies(device: str, precision: str) -> bool:

@@ -84,7 +84,10 @@ def test_run_measures_shows_the_cached_prediction_and_auto_uses_it(qtbot, cache:
     values = [value for value, _ in seen]
     assert values == sorted(values) and values[-1] == 1000 and len(set(values)) >= 5  # eight steps, in order
     steps = [text for _, text in seen]  # the step shown as the bar moved past it
-    assert any(t.startswith("Timing LM bf16") for t in steps) and any(t.startswith("Timing flow fp32") for t in steps)
+    # Which steps a value change lands on depends on how the engine spreads its shares over its steps (two
+    # steps can share a tenth of a percent): several distinct timing steps, then the choice.
+    timing = {t for t in steps if t.startswith("Timing ")}
+    assert len(timing) >= 3 and any(t.startswith("Timing LM") for t in timing)
     assert "Choosing the fastest plan…" in steps
     [entry] = entries(cache)
     assert shows_plan(panel, entry)
