@@ -251,13 +251,15 @@ def ensure_machine_plan(model_dir: str | Path, **kwargs) -> MachinePlan:
     return plan if plan is not None else check_machine(model_dir, **kwargs)
 
 
-def measured_auto(model_dir: str | Path, device: torch.device, precision) -> MachinePlan | None:
-    """For :meth:`Engine.load`: the cached plan when ``precision`` is ``auto`` on the CPU, else None."""
+def measured_auto(model_dir: str | Path, device: torch.device, precision, *, threads: int | None = None
+                  ) -> MachinePlan | None:
+    """For :meth:`Engine.load`: the cached plan when ``precision`` is ``auto`` on the CPU, else None.
+    ``threads``: the thread count the plan is keyed by (default: this thread's torch count)."""
     if device.type != "cpu" or precision_name(precision) != "auto":
         return None
     if os.environ.get(SWITCH_ENV, "").strip().lower() == "off":
         return None
-    return cached_plan(model_dir)
+    return cached_plan(model_dir, threads=threads)
 
 
 __all__ = ["MachinePlan", "cache_path", "cached_plan", "check_machine", "ensure_machine_plan", "machine_key",
