@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
 import engine
 
@@ -22,12 +21,6 @@ MODE_LABELS = {"zero_shot": "Clone", "cross_lingual": "Cross-lingual", "instruct
 _OLD_MODE_NAMES = {"clone": "zero_shot", "instruct2": "instruct"}  # settings written by older versions
 OUTPUT_RATE = 24000
 DEFAULT_REPO_ID = engine.DEFAULT_REPO_ID
-
-# The thread count hardware-check plans are measured and looked up by. torch keeps the count per OS thread, and a
-# new thread starts from the count some other thread set last (the engine's LM-ahead worker sets 1 for itself),
-# so reading it wherever the studio happens to ask gave keys that never matched (the check on its worker thread
-# read 1, the model manager 2). Read once, when the studio imports the bridge on its GUI thread.
-PROCESS_THREADS = torch.get_num_threads()
 
 
 def mode_value(saved: str) -> str:
@@ -130,7 +123,7 @@ def device_plan(device: str = "auto", precision: str = "auto", model_dir: str | 
 
 def _measured_auto(model_dir: str | Path, dev: Any, precision: str) -> Any:
     try:
-        return engine.measured_auto(Path(model_dir), dev, precision_choice(precision), threads=PROCESS_THREADS)
+        return engine.measured_auto(Path(model_dir), dev, precision_choice(precision))
     except engine.TimbreError:  # no model folder (yet): the static choice
         return None
 
@@ -536,7 +529,7 @@ def cached_hardware_plan(folder: str | Path) -> HardwarePlan | None:
     """The cached check of ``folder`` on this computer; None when it was never measured here, its cache entry is
     damaged, or ``folder`` is no model folder (cheap: reads one small file)."""
     try:
-        plan = engine.cached_plan(Path(folder), threads=PROCESS_THREADS)
+        plan = engine.cached_plan(Path(folder))
     except engine.TimbreError:
         return None
     return _hardware_plan(folder, plan) if plan is not None else None
@@ -546,9 +539,8 @@ def check_hardware(folder: str | Path, progress, cancel: engine.CancelToken) -> 
     """Measure this computer on ``folder``'s model now and replace its cached plan (seconds on a small model,
     minutes on CosyVoice2-0.5B: a worker thread). ``progress(what, share 0..1)``; engine.Cancelled when cancelled,
     other TimbreErrors (a CosyVoice 3 folder, a damaged one) name the problem."""
-    # On a worker thread: measured and keyed by PROCESS_THREADS, as cached_hardware_plan and device_plan look up.
-    return _hardware_plan(folder, engine.check_machine(Path(folder), threads=PROCESS_THREADS, progress=progress,
-                                                       cancel=cancel))
+    # On a worker thread: keyed by the engine's PROCESS_THREADS, as cached_hardware_plan and device_plan look up.
+    return _hardware_plan(folder, engine.check_machine(Path(folder), progress=progress, cancel=cancel))
 
 
 def plan_applies(device: str, precision: str) -> bool:

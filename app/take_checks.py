@@ -82,7 +82,7 @@ class TakeChecks(QObject):
     # ---- reading ---------------------------------------------------------------------------------
     def report(self, take_id: str | None) -> Any:
         """The take's check report (engine TakeReport), None when it was not checked."""
-        if take_id is None:
+        if take_id is None or self.document.project is None:  # a late signal after the project was closed
             return None
         if take_id not in self._reports:
             try:

@@ -52,6 +52,11 @@ from .precision import Precision, precision_name
 CHECK_VERSION = 2  # bump when what is measured or predicted changes (2: thread totals); older entries re-measure
 CACHE_ENV = "TIMBRE_MACHINE_CHECK_CACHE"
 SWITCH_ENV = "TIMBRE_MACHINE_CHECK"  # "off": auto ignores the cache
+# The thread count plans are measured for and looked up by unless a caller says otherwise. torch keeps the count
+# per OS thread and a new thread starts from the count some other thread set last (the LM-ahead worker sets 1),
+# so reading it wherever a check or a load happens to run gave keys that never matched (the studio's check on its
+# worker thread against the model manager's lookup). Read once, when the engine is imported.
+PROCESS_THREADS = torch.get_num_threads()
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ def cpu_model() -> str:
 def machine_key(model_dir: str | Path, family: str, threads: int | None = None) -> tuple[tuple[str, str], ...]:
     """What a plan is valid for: this CPU, core and thread count (the process's, which the check may use; never
     the total it chose), torch, the model folder and family."""
-    key = {"cpu": cpu_model(), "cores": str(os.cpu_count()), "threads": str(threads or torch.get_num_threads()),
+    key = {"cpu": cpu_model(), "cores": str(os.cpu_count()), "threads": str(threads or PROCESS_THREADS),
            "torch": torch.__version__, "model": str(Path(model_dir).resolve()), "family": family,
            "check": str(CHECK_VERSION)}
     return tuple(sorted(key.items()))
@@ -235,7 +240,7 @@ def check_machine(model_dir: str | Path, *, threads: int | None = None, agreemen
 
     t0, load = time.perf_counter(), load_average()
     family = model_family(model_dir)
-    threads = threads or torch.get_num_threads()
+    threads = threads or PROCESS_THREADS
     nets = load_networks(model_dir, "cpu")
     ms, _ = measure_networks(nets.lm, nets.flow, nets.hift, nets.config, threads=threads, lm_tokens=lm_tokens,
                              agreement=agreement, progress=progress, cancel=cancel)
