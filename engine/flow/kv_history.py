@@ -68,6 +68,46 @@ class _Workspace(threading.local):
 _WORKSPACE = _Workspace()
 
 
+class _Slabs:
+    """Where history pages live: carved in order out of big CPU blocks, instead of one ``malloc`` per page.
+
+    A page is 0.1-0.5 MB and lives as long as its stream, while the flow allocates and frees blocks of the
+    same sizes all the time. glibc serves both from the same heap (its mmap threshold rises to whatever size
+    was freed last), so every page pinned a hole of freed transients around it: the int8 history's process
+    peaked 0.5-0.8 GB above its weights + pages (README, Performance). A block of ``SLAB_BYTES`` is above
+    glibc's highest threshold (32 MiB), so it is always a mapping of its own, returned whole to the system
+    once its last page is dropped. Only the block being filled is held here (one per dtype and inference
+    mode), and only what was written of it is resident. Other devices have caching allocators of their own:
+    plain tensors there.
+    """
+
+    SLAB_BYTES = 40 << 20
+    _ALIGN = 64  # bytes: every page starts on a cache line, like a fresh allocation
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._filling: dict[tuple, tuple[Tensor, int]] = {}
+
+    def empty(self, shape: tuple[int, ...] | list[int], dtype: torch.dtype, device: torch.device) -> Tensor:
+        need = math.prod(shape)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        per_slab = self.SLAB_BYTES // itemsize
+        if torch.device(device).type != "cpu" or need > per_slab // 8:
+            return torch.empty(shape, dtype=dtype, device=device)
+        step = -(-need * itemsize // self._ALIGN) * self._ALIGN // itemsize
+        # An inference-mode block cannot be written outside inference mode (and vice versa): one of each.
+        key = (dtype, torch.is_inference_mode_enabled())
+        with self._lock:
+            slab, used = self._filling.get(key, (None, 0))
+            if slab is None or used + need > slab.numel():
+                slab, used = torch.empty(per_slab, dtype=dtype), 0
+            self._filling[key] = (slab, used + step)
+        return slab[used:used + need].view(shape)
+
+
+_SLABS = _Slabs()
+
+
 class _Page:
     """One slab of history storage ([B, H, capacity, d], plus its scales for INT8) shared by every state
     that reaches into it.
@@ -84,13 +124,18 @@ class _Page:
     def capacity(self) -> int:
         return self.data.size(2)
 
+    @staticmethod
+    def empty(shape: tuple[int, ...] | list[int], dtype: torch.dtype, device: torch.device,
+              scaled: bool) -> "_Page":
+        """An unwritten page [B, H, capacity, d] (and its [B, H, capacity, 1] fp32 scales when ``scaled``)."""
+        shape = list(shape)
+        scale = _SLABS.empty(shape[:3] + [1], torch.float32, device) if scaled else None
+        return _Page(_SLABS.empty(shape, dtype, device), 0, scale)
+
     def empty_like(self, capacity: int | None = None) -> "_Page":
         shape = list(self.data.shape)
         shape[2] = capacity or shape[2]
-        scale = None
-        if self.scale is not None:
-            scale = self.scale.new_empty(shape[:3] + [1])
-        return _Page(self.data.new_empty(shape), 0, scale)
+        return _Page.empty(shape, self.data.dtype, self.data.device, self.scale is not None)
 
     def write(self, at: int, data: Tensor, scale: Tensor | None) -> None:
         n = data.size(2)
@@ -129,8 +174,11 @@ class History:
         """This history followed by ``x`` [B, H, n, d] (a new value; ``self`` still reads the same)."""
         n = x.size(2)
         data, scale = _encode(x, self.storage)
-        if not self.pages:  # the first block is kept as it is (no copy, no spare room)
-            return History((_Page(data, n, scale),), n, self.storage)
+        if not self.pages:  # the first block: a page of exactly its size (no spare room)
+            first = _Page.empty(data.shape, data.dtype, data.device, scale is not None)
+            first.write(0, data, scale)
+            first.filled = n
+            return History((first,), n, self.storage)
         pages = list(self.pages)
         used = self._used_in_last()
         last = pages[-1]

@@ -147,3 +147,41 @@ def test_engine_runtime_chooses_the_storage_and_streams_with_it(engine, voice):
     (kept,) = list(rounded.prompt_states)
     pages = [p.data.dtype for step in kept.decoder for c in step for k, v in c.kv for p in k.pages + v.pages]
     assert pages and set(pages) == {torch.int8}
+
+
+def _block_of(t: torch.Tensor) -> tuple[int, int]:
+    storage = t.untyped_storage()
+    return storage.data_ptr(), storage.nbytes()
+
+
+def test_pages_are_carved_from_shared_blocks_not_allocated_one_by_one():
+    """Pages (and int8 scales) of many histories come out of a few big blocks (kv_history._Slabs): a page is
+    0.1-0.5 MB and long-lived, and one malloc each pinned holes of freed transients in the heap around it."""
+    histories = [History(storage=storage) for storage in (KVStorage.EXACT, KVStorage.INT8, KVStorage.EXACT)]
+    blocks = []
+    for i in range(6):
+        histories = [h.append(_block(10 * i + j, 3), page_size=4) for j, h in enumerate(histories)]
+        blocks.append(_block(10 * i, 3))
+    pages = [p for h in histories for p in h.pages]
+    assert len(pages) >= 12
+    owners = {_block_of(p.data) for p in pages} | {_block_of(p.scale) for p in pages if p.scale is not None}
+    assert len(owners) <= 4 < len(pages)  # fp32 data and int8 data/fp32 scales: a block each (+1 if one filled)
+    assert all(nbytes >= 32 << 20 for _, nbytes in owners)  # above glibc's highest mmap threshold
+    assert torch.equal(histories[0].tensor(), torch.cat(blocks, dim=2))  # what was appended, in order
+
+
+def test_a_page_too_big_for_a_block_is_its_own_allocation():
+    big = torch.randn(2, 8, 1400, 64)  # 5.7 MB: more than an eighth of a block
+    h = History().append(big)
+    assert _block_of(h.pages[0].data)[1] == big.nbytes
+    assert torch.equal(h.tensor(), big)
+
+
+def test_pages_made_in_and_out_of_inference_mode_stay_writable_where_they_were_made():
+    with torch.inference_mode():
+        inside = History().append(_block(0, 3), page_size=4).append(_block(1, 3), page_size=4)
+    outside = History().append(_block(2, 3), page_size=4).append(_block(3, 3), page_size=4)
+    with torch.inference_mode():
+        inside = inside.append(_block(4, 3), page_size=4)
+    assert torch.equal(inside.tensor(), torch.cat([_block(0, 3), _block(1, 3), _block(4, 3)], dim=2))
+    assert torch.equal(outside.tensor(), torch.cat([_block(2, 3), _block(3, 3)], dim=2))
