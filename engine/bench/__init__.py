@@ -410,7 +410,7 @@ def run_config(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str,
 def _measure(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str, components: tuple[str, ...],
              flow_modes: tuple[str, ...]) -> dict:
     from .flow import random_flow
-    from .lm import random_lm
+    from .lm import mapped_random_lm, random_lm
 
     lm_p, flow_p = split_precision(precision)
     device = torch.device(backend)
@@ -427,7 +427,10 @@ def _measure(cfg: ModelConfig, plan: BenchPlan, backend: str, precision: str, co
     t0 = time.perf_counter()
     lm = flow = hift = None
     if need_lm:
-        lm = random_lm(cfg.lm, "fp32" if prec.lm == "fp16" else prec.lm)
+        if prec.lm == "fp32" and device.type == "cpu":
+            lm = mapped_random_lm(cfg.lm)  # as Engine.load holds it: the resident pages count, not the file
+        else:
+            lm = random_lm(cfg.lm, "fp32" if prec.lm == "fp16" else prec.lm)
         lm = (lm.to(torch.float16) if prec.lm == "fp16" else lm).to(device)
         _forbid_stops(lm)
     if need_flow:

@@ -166,3 +166,26 @@ def test_one_flow_mode_in_process():
     for chunk in r["flow"]["chunks"]:
         assert _positive(chunk["incremental_s"]) and "recompute_s" not in chunk and "speedup" not in chunk
     assert _positive(r["flow"]["offline_s"]) and _positive(r["matmul_gflops_before"])
+
+
+def test_the_bench_holds_an_fp32_lm_memory_mapped_like_engine_load():
+    """The stream's peak RSS must count what the app holds: Engine.load maps llm.pt, so only touched pages
+    (e.g. the text-embedding rows of the text read) are resident. The benchmark's fp32 LM is mapped the same
+    way, from a file a child process wrote, with the same weights as the in-memory random LM."""
+    from engine.bench.lm import mapped_random_lm, random_lm
+
+    cfg = quick_config().lm
+    mapped, in_memory = mapped_random_lm(cfg, seed=3), random_lm(cfg, "fp32", seed=3)
+    for (name, a), (_, b) in zip(mapped.state_dict().items(), in_memory.state_dict().items()):
+        assert torch.equal(a, b), name
+    embedding = mapped.qwen.model.embed_tokens.weight
+    assert mapped.qwen.lm_head.weight is embedding  # tied again after loading, as Engine.load does
+    if sys.platform.startswith("linux"):
+        address = embedding.data_ptr()
+        for line in Path("/proc/self/maps").read_text().splitlines():
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            if start <= address < end:
+                assert "llm.pt" in line, line  # a mapping of the (deleted) file, not anonymous memory
+                break
+        else:
+            pytest.fail("the embedding's address is in no mapping")
