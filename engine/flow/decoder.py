@@ -80,7 +80,8 @@ class CausalConv1d(nn.Conv1d):
             left = x.new_zeros(x.size(0), x.size(1), n_left)
         h = torch.cat([left, x], dim=2)
         if cursor is not None:
-            cursor.convs.append(h[:, :, h.size(2) - n_left:])
+            # A copy: a view would keep this whole chunk's input alive for as long as the cache lives.
+            cursor.convs.append(h[:, :, h.size(2) - n_left:].clone())
         return super().forward(h)
 
 

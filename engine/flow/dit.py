@@ -93,7 +93,7 @@ class CausalConvPositionEmbedding(nn.Module):
                 left = h.new_zeros(h.size(0), h.size(1), POS_KERNEL - 1)
             h = torch.cat([left, h], dim=2)
             if cursor is not None:
-                cursor.convs.append(h[:, :, h.size(2) - (POS_KERNEL - 1):])
+                cursor.convs.append(h[:, :, h.size(2) - (POS_KERNEL - 1):].clone())  # not a view of all h
             h = conv(h)
         return h.transpose(1, 2)
 

@@ -179,7 +179,7 @@ class PreLookaheadLayer(nn.Module):
         h = F.leaky_relu(self.conv1(h))
         left = tail if tail is not None else h.new_zeros(h.size(0), h.size(1), self.conv2.kernel_size[0] - 1)
         h = torch.cat([left, h], dim=2)
-        new_tail = h[:, :, h.size(2) - left.size(2):]
+        new_tail = h[:, :, h.size(2) - left.size(2):].clone()  # a view would keep all of h alive
         return self.conv2(h).transpose(1, 2) + x, new_tail
 
 
@@ -196,7 +196,7 @@ class Upsample1D(nn.Module):
         # 2 zero tokens repeated ×stride are exactly the reference's 2·stride zero frames of left padding.
         left = tail if tail is not None else x.new_zeros(x.size(0), x.size(1), 2)
         h = torch.cat([left, x], dim=2)
-        new_tail = h[:, :, h.size(2) - 2:]
+        new_tail = h[:, :, h.size(2) - 2:].clone()  # a view would keep all of h alive
         up = torch.repeat_interleave(h, self.stride, dim=2)
         return self.conv(up), new_tail
 

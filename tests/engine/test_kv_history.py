@@ -114,6 +114,8 @@ def test_cosyvoice3_dit_streams_with_rounded_storage(tmp_path):
     for storage in (KVStorage.EXACT, KVStorage.INT8):
         state = flow.start_stream(prompt, feat, emb, noise=noise, kv_storage=storage)
         a, state = flow.stream_step(state, tok[:, :20], finalize=False)
+        tails = [t for step in state.decoder for c in step for t in c.convs]
+        assert tails and all(t.untyped_storage().nbytes() == t.nbytes for t in tails)  # not views of chunks
         b, state = flow.stream_step(state, tok[:, 20:], finalize=True)
         out[storage] = torch.cat([a, b], dim=2)
     assert out[KVStorage.EXACT].shape == out[KVStorage.INT8].shape
@@ -185,3 +187,17 @@ def test_pages_made_in_and_out_of_inference_mode_stay_writable_where_they_were_m
         inside = inside.append(_block(4, 3), page_size=4)
     assert torch.equal(inside.tensor(), torch.cat([_block(0, 3), _block(1, 3), _block(4, 3)], dim=2))
     assert torch.equal(outside.tensor(), torch.cat([_block(2, 3), _block(3, 3)], dim=2))
+
+
+def test_a_stream_state_keeps_only_its_conv_tails_not_the_chunks_they_were_cut_from(flow_and_case):
+    """Every causal conv's cached left context (2 frames) and the encoder's tails own just those frames:
+    a view would keep the whole chunk's input of every conv of every ODE step alive as long as the state
+    lives (e.g. the kept post-prompt state of a voice)."""
+    flow, case = flow_and_case
+    state = flow.start_stream(case["prompt_token"], case["prompt_feat"], case["embedding"], noise=case["noise"])
+    _, state = flow.stream_step(state, case["token"][:, :20], finalize=False)
+    tails = [t for step in state.decoder for c in step for t in c.convs]
+    tails += [state.encoder.lookahead_tail, state.encoder.up_tail]
+    assert len(tails) > 10
+    for t in tails:
+        assert t.untyped_storage().nbytes() == t.nbytes, tuple(t.shape)
