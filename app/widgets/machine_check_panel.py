@@ -13,8 +13,8 @@ from ..workers.hardware_check_worker import HardwareCheckThread
 
 WHAT_IT_DOES = (
     "The check times each precision and threading choice with this model; “auto” then loads the fastest that "
-    "sounds like full precision. About 3–4 minutes for CosyVoice2-0.5B on two cores; keep the computer idle "
-    "meanwhile."
+    "sounds like full precision. About 2 minutes for CosyVoice2-0.5B on two idle cores (longer when "
+    "busy); keep the computer idle meanwhile."
 )
 RTF_TIP = ("Real-time factor: seconds of work per second of speech, for a streamed 10 s sentence with a new voice. "
            "Below 1 is faster than real time.")

@@ -71,7 +71,7 @@ def test_run_measures_shows_the_cached_prediction_and_auto_uses_it(qtbot, cache:
     dialog = open_dialog(qtbot, tiny_model_dir)
     panel = dialog.check_panel
     assert "Not measured yet on this computer" in panel.summary_label.text()
-    assert "About 3–4 minutes for CosyVoice2-0.5B" in panel.detail_label.text()
+    assert "About 2 minutes for CosyVoice2-0.5B" in panel.detail_label.text()
     assert not panel.progress.isVisible() and not panel.cancel_button.isVisible()
     static = dialog.plan_label.text()
     seen: list[tuple[int, str]] = []
