@@ -76,16 +76,35 @@ def precision_choice(saved: str) -> str:
         return "auto"
 
 
-def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto",
+# How streaming keeps earlier frames' attention keys/values (the largest part of a long sentence's memory):
+# setting value -> what the model manager says. "auto" is what the precision keeps (exact for fp32).
+FLOW_HISTORY_CHOICES = {
+    "auto": "As the precision keeps it",
+    "exact": "Exact (most memory)",
+    "bf16": "Compact: half the memory",
+    "int8": "Smallest: a quarter of the memory",
+}
+
+
+def flow_history_choice(saved: str) -> str:
+    """A saved memory setting as one of :data:`FLOW_HISTORY_CHOICES` (anything else: "auto")."""
+    return saved if saved in FLOW_HISTORY_CHOICES else "auto"
+
+
+def load_engine(model_dir: str | Path, device: str = "auto", precision: str = "auto", flow_history: str = "auto",
                 cancel: engine.CancelToken = engine.NEVER_CANCELLED) -> Any:
     """The engine for ``model_dir``; ``cancel`` stops a load that waits on a download (engine.Cancelled)."""
+    history = flow_history_choice(flow_history)
+    runtime = engine.Runtime(flow_history=None if history == "auto" else engine.KVStorage(history))
     return engine.Engine.load(Path(model_dir), device=device, precision=precision_choice(precision),
-                              download=engine.Download(cancel=cancel))
+                              runtime=runtime, download=engine.Download(cancel=cancel))
 
 
 def describe_engine(loaded: Any) -> str:
-    """"cpu · fp32" style summary for the status bar."""
-    return f"{loaded.device} · {loaded.precision.name}"
+    """"cpu · fp32" style summary for the status bar (plus the streaming memory when it is not exact)."""
+    storage = loaded.stream_plan(True).kv_storage.value
+    memory = {"bf16": " · compact memory", "int8": " · smallest memory"}.get(storage, "")
+    return f"{loaded.device} · {loaded.precision.name}{memory}"
 
 
 def model_name(loaded: Any) -> str:

@@ -50,7 +50,8 @@ class EngineStatus(QObject):
         if not self.w.settings.model_dir:
             self.open_model_manager(first_run=True)
             return False
-        self.w.engine_thread.load(self.w.settings.model_dir, self.w.settings.device, self.w.settings.precision)
+        s = self.w.settings
+        self.w.engine_thread.load(s.model_dir, s.device, s.precision, s.flow_history)
         return True
 
     def loading(self, _model_dir: str) -> None:
@@ -78,7 +79,8 @@ class EngineStatus(QObject):
         self.w.show_error("The model could not be loaded", f"{failed.message}\n\n{LOAD_ADVICE[failed.problem]}")
 
     def open_model_manager(self, first_run: bool = False) -> ModelManagerDialog:
-        dialog = ModelManagerDialog(self.w.settings.model_dir, self.w.settings.device, self.w.settings.precision,
+        s = self.w.settings
+        dialog = ModelManagerDialog(s.model_dir, s.device, s.precision, flow_history=s.flow_history,
                                     first_run=first_run, parent=self.w, dialogs=self.w.dialogs)
         dialog.modelChosen.connect(self.model_chosen)
         self.model_dialog = dialog
@@ -86,8 +88,9 @@ class EngineStatus(QObject):
         dialog.open()
         return dialog
 
-    def model_chosen(self, folder: str, device: str, precision: str) -> None:
-        self.w.settings.model_dir, self.w.settings.device, self.w.settings.precision = folder, device, precision
+    def model_chosen(self, folder: str, device: str, precision: str, flow_history: str = "auto") -> None:
+        s = self.w.settings
+        s.model_dir, s.device, s.precision, s.flow_history = folder, device, precision, flow_history
         self.w.voice_work.forget()
         self.w.settings.save()
         self.start()

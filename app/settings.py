@@ -55,6 +55,7 @@ class Settings:
     model_dir: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
     precision: str = "auto"  # "auto" or an engine precision: "fp32", "bf16", "fp16", "int8"
+    flow_history: str = "auto"  # streaming memory: "auto" (as the precision keeps it), "exact", "bf16", "int8"
     # Output
     output_dir: str = ""
     # Take checks: check every new take; how many takes "Retake failed lines" may make per line

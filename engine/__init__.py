@@ -40,6 +40,7 @@ _LAZY = {
                     ".engine"),
     **dict.fromkeys(("ChunkTimings", "FlowMode", "FinalCall"), ".token2wav"),
     "Watchdog": ".watchdog",
+    "KVStorage": ".flow.kv_history",
     **dict.fromkeys(("PRECISIONS", "Precision", "pick_device", "pick_precision", "precision_name"), ".precision"),
     "make_tiny_model": ".tiny",
     "fade": ".seams",

@@ -26,6 +26,13 @@ FIRST_RUN_TEXT = (
     "<b>Fun-CosyVoice3-0.5B</b>, or point Timbre at a folder where you already have one. Everything then runs on this computer, offline."
 )
 
+MEMORY_TIP = (
+    "While a sentence streams, the model keeps what it computed for every earlier frame. Exact is what the "
+    "reference computes and needs the most memory (about 2.7 GB for a 10 s sentence at the 0.5B size); compact "
+    "halves that, smallest keeps about a quarter, and both change the audio by far less than another precision "
+    "does. Applies when the model loads."
+)
+
 
 def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
@@ -45,11 +52,12 @@ def human_time(seconds: float) -> str:
 
 
 class ModelManagerDialog(QDialog):
-    modelChosen = Signal(str, str, str)  # folder, device, precision  # noqa: N815
+    modelChosen = Signal(str, str, str, str)  # folder, device, precision, flow history  # noqa: N815
     verified = Signal(bool, str)  # "Verify model" finished: nothing wrong found, what the status line says
 
     def __init__(self, model_dir: str, device: str, precision: str, first_run: bool = False,
-                 parent: QWidget | None = None, dialogs: FileDialogs | None = None) -> None:
+                 parent: QWidget | None = None, dialogs: FileDialogs | None = None,
+                 flow_history: str = "auto") -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.setMinimumWidth(560)
@@ -126,6 +134,11 @@ class ModelManagerDialog(QDialog):
         self.precision_combo = QComboBox()
         self.precision_combo.addItems(list(bridge.precision_choices()))
         self.precision_combo.setCurrentText(bridge.precision_choice(precision))
+        self.memory_combo = QComboBox()
+        for value, label in bridge.FLOW_HISTORY_CHOICES.items():
+            self.memory_combo.addItem(label, value)
+        self.memory_combo.setCurrentIndex(self.memory_combo.findData(bridge.flow_history_choice(flow_history)))
+        self.memory_combo.setToolTip(MEMORY_TIP)
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
         self.device_combo.currentTextChanged.connect(self._update_plan)
@@ -134,6 +147,7 @@ class ModelManagerDialog(QDialog):
         compute_form = QFormLayout(compute_box)
         compute_form.addRow("Device", self.device_combo)
         compute_form.addRow("Precision", self.precision_combo)
+        compute_form.addRow("Memory", self.memory_combo)
         compute_form.addRow("Will use", self.plan_label)
         # What "auto" runs on this computer with this folder, and how fast (issue 20): measured, never assumed.
         self.check_panel = MachineCheckPanel()
@@ -247,7 +261,7 @@ class ModelManagerDialog(QDialog):
     def _use(self) -> None:
         if self._check_folder() and self._plan_ok():
             self.modelChosen.emit(self.folder_edit.text().strip(), self.device_combo.currentText(),
-                                  self.precision_combo.currentText())
+                                  self.precision_combo.currentText(), self.memory_combo.currentData())
             self.accept()
 
     # ---- download --------------------------------------------------------------------------

@@ -204,8 +204,8 @@ class SynthesisWorker(QObject):
         self.engine_lock = threading.Lock()
         self.load_cancel = CancelToken()  # set when the studio closes: a load that waits on the network stops
 
-    @Slot(str, str, str)
-    def load(self, model_dir: str, device: str, precision: str) -> None:
+    @Slot(str, str, str, str)
+    def load(self, model_dir: str, device: str, precision: str, flow_history: str) -> None:
         self.engineLoading.emit(model_dir)
         self.engine = None
         self._loads += 1
@@ -217,7 +217,7 @@ class SynthesisWorker(QObject):
         try:
             # The studio's closing cancels this token: a load stalled on a download (a hub that does not answer)
             # stops within a second, so the thread ends and the window closes cleanly.
-            loaded = bridge.load_engine(model_dir, device, precision, cancel=self.load_cancel)
+            loaded = bridge.load_engine(model_dir, device, precision, flow_history, cancel=self.load_cancel)
         except Cancelled:
             log.info("model load cancelled")
             return
@@ -358,7 +358,7 @@ class _JobClock:
 class EngineThread(QObject):
     """Owns the worker and its QThread; the GUI's one handle on the engine."""
 
-    _load = Signal(str, str, str)
+    _load = Signal(str, str, str, str)
     _make_voice = Signal(int, object, int, str, str)
     _run = Signal(object)
     _convert = Signal(object)
@@ -383,8 +383,8 @@ class EngineThread(QObject):
         self._ids = itertools.count(1)
         self.worker.requestDone.connect(self._request_done)  # a bound method: queued into the GUI thread
 
-    def load(self, model_dir: str, device: str = "auto", precision: str = "auto") -> None:
-        self._load.emit(model_dir, device, precision)
+    def load(self, model_dir: str, device: str = "auto", precision: str = "auto", flow_history: str = "auto") -> None:
+        self._load.emit(model_dir, device, precision, flow_history)
 
     def make_voice(self, audio: np.ndarray, sample_rate: int, transcript: str, name: str) -> int:
         request_id = next(self._ids)

@@ -70,3 +70,38 @@ def test_an_offline_download_says_why_whole_and_does_not_offer_to_resume(studio,
     assert "Offline" in dialog.progress_label.text()
     qtbot.waitUntil(lambda: shown_whole(dialog.progress_label))  # once the dialog has laid the message out
     assert dialog.download_button.text() == "Try again"
+
+
+def test_the_memory_choice_is_kept_loads_the_engine_with_it_and_shows_in_the_status_bar(studio, qtbot) -> None:
+    """Memory (how streaming keeps earlier frames' keys/values): a person picks "Compact" with the keyboard,
+    clicks OK; the model loads with bf16 history, the status bar says so, the setting is saved, and the dialog
+    shows it again next time. The default ("As the precision keeps it") loads fp32 exact."""
+    from PySide6.QtCore import Qt
+
+    window, dialog = open_manager(studio, Settings(model_dir=str(studio.model), device="cpu", precision="fp32"))
+    combo = dialog.memory_combo
+    assert combo.currentText() == "As the precision keeps it" and combo.toolTip()
+    combo.setFocus()
+    while combo.currentData() != "bf16":
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText() == "Compact: half the memory"
+    with qtbot.waitSignal(window.engineStateChanged, check_params_cb=lambda state: state == "ready", timeout=120_000):
+        studio.click(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok))
+    assert window.device_label.text() == "cpu · fp32 · compact memory"
+    assert window.settings.flow_history == "bf16" and Settings.load().flow_history == "bf16"
+    again = window.open_model_manager()
+    qtbot.waitExposed(again)
+    assert again.memory_combo.currentText() == "Compact: half the memory"
+    again.reject()
+
+    plain = studio.window(Settings(model_dir=str(studio.model), device="cpu", precision="fp32"))
+    with qtbot.waitSignal(plain.engineStateChanged, check_params_cb=lambda state: state == "ready", timeout=120_000):
+        plain.start_engine()
+    assert plain.device_label.text() == "cpu · fp32"
+
+
+def test_the_bridge_loads_each_memory_choice_and_reads_anything_else_as_auto(tiny_model_dir: Path) -> None:
+    assert bridge.flow_history_choice("huge") == "auto" and bridge.flow_history_choice("int8") == "int8"
+    for choice, storage in (("int8", "int8"), ("exact", "exact"), ("huge", "exact")):
+        loaded = bridge.load_engine(tiny_model_dir, "cpu", "fp32", choice)
+        assert loaded.stream_plan(True).kv_storage.value == storage
