@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
+import psutil
 import torch
 
 from .config import ModelConfig
@@ -131,6 +132,13 @@ class AudioChunk:
         return self.samples.shape[0] / self.sample_rate
 
 
+def device_memory_bytes(device: torch.device) -> int:
+    """Total memory of a CUDA device, else of the machine (CPU, and Apple's unified memory for MPS)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return psutil.virtual_memory().total
+
+
 @dataclass(frozen=True)
 class Runtime:
     """How an engine runs beyond device and precision, in one value (tests and benchmarks change it).
@@ -143,7 +151,9 @@ class Runtime:
     :class:`FlowNoise`. For CosyVoice 3, RECOMPUTE also vocodes the official way (HiFT over all mel so far on
     every chunk) and INCREMENTAL at flat cost (:mod:`engine.token2wav_cv3`). flow_history: how the incremental
     flow keeps past keys/values (``KVStorage.EXACT`` / ``BF16`` / ``INT8``: all / 1/2 / ~1/4 of the memory; see
-    :meth:`resolved_flow_history` for None).
+    :meth:`resolved_flow_history` for None). flow_history_budget: the most bytes one sentence's keys/values may
+    take; past it they stop growing and each later chunk re-makes the frames since then (same audio, rising
+    cost per chunk: :meth:`engine.flow.flow.StreamingFlow.stream_step`); None: a quarter of the device's memory.
     """
 
     flow_mode: FlowMode = FlowMode.INCREMENTAL
@@ -153,6 +163,7 @@ class Runtime:
     prompt_states: int = 2
     flow_noise: FlowNoise = FlowNoise.SEEDED
     flow_history: KVStorage | None = None
+    flow_history_budget: int | None = None
 
     def resolved_flow_history(self, precision: Precision) -> KVStorage:
         """How the incremental flow keeps earlier frames' attention keys/values (:mod:`engine.flow.kv_history`).
@@ -161,6 +172,15 @@ class Runtime:
         if self.flow_history is not None:
             return self.flow_history
         return KVStorage.BF16 if precision.flow == torch.float32 and precision.name != "fp32" else KVStorage.EXACT
+
+    def resolved_history_budget(self, device: torch.device) -> int:
+        """Bytes a streamed sentence's key/value history may take. A quarter of the device's memory leaves the
+        weights, HiFT and the rest of the machine theirs: at official size in fp32 that is ~17 s of exact history
+        (prompt included) on a 16 GB machine; longer sentences stay correct and stop growing, at a rising cost per
+        chunk."""
+        if self.flow_history_budget is not None:
+            return self.flow_history_budget
+        return device_memory_bytes(device) // 4
 
     def resolved_final_call(self) -> FinalCall:
         if self.final_call is not None:
@@ -297,7 +317,8 @@ class Engine:
                           final_call=self.runtime.resolved_final_call(), chunk_size=self.cfg.chunk_size,
                           pre_lookahead=self.cfg.flow.pre_lookahead_len, max_hop=4 * self.cfg.chunk_size,
                           token_mel_ratio=self.cfg.token_mel_ratio,
-                          kv_storage=self.runtime.resolved_flow_history(self.precision))
+                          kv_storage=self.runtime.resolved_flow_history(self.precision),
+                          history_budget=self.runtime.resolved_history_budget(self.device))
 
     # ---- voices ----------------------------------------------------------------------------
     def make_voice(self, audio: str | Path | np.ndarray, transcript: str, *, name: str,

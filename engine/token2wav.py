@@ -251,6 +251,7 @@ class StreamPlan:
     max_hop: int = 100
     token_mel_ratio: int = 2
     kv_storage: KVStorage = KVStorage.EXACT  # how the incremental flow keeps past keys/values (flow/kv_history.py)
+    history_budget: int | None = None  # the most bytes they may take (None: no bound; Runtime.flow_history_budget)
 
     @property
     def incremental(self) -> bool:
@@ -373,12 +374,13 @@ class Token2Wav:
         t0 = time.perf_counter()
         p = self.prompt
         key = (*p.key, threads.split_rows, torch.get_num_threads(),  # the count changes float rounding
-               self.plan.kv_storage)
+               self.plan.kv_storage, self.plan.history_budget)
 
         def start():
             return self.flow.start_stream(p.token, p.feat, p.embedding, noise=p.noise,
                                           should_stop=self.stop.should_stop, split_rows=threads.split_rows,
-                                          helper=threads.helper, kv_storage=self.plan.kv_storage)
+                                          helper=threads.helper, kv_storage=self.plan.kv_storage,
+                                          history_budget=self.plan.history_budget)
 
         if self.prompt_states is None:
             self._flow_state = start()

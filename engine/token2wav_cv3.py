@@ -83,7 +83,8 @@ def new_mel(flow: StreamingFlow, plan: StreamPlan, prompt: FlowPrompt, state: To
         flow_state = state.flow
         if flow_state is None:
             flow_state = flow.start_stream(prompt.token, prompt.feat, prompt.embedding, noise=prompt.noise,
-                                           should_stop=should_stop, kv_storage=plan.kv_storage)
+                                           should_stop=should_stop, kv_storage=plan.kv_storage,
+                                           history_budget=plan.history_budget)
         mel, flow_state = flow.stream_step(
             flow_state, token[:, state.fed:], finalize=finalize,
             reference_final=finalize and plan.final_call is FinalCall.FULL_ATTENTION,

@@ -30,7 +30,9 @@ MEMORY_TIP = (
     "While a sentence streams, the model keeps what it computed for every earlier frame. Exact is what the "
     "reference computes and needs the most memory (about 2.7 GB for a 10 s sentence at the 0.5B size); compact "
     "halves that, smallest keeps about a quarter, and both change the audio by far less than another precision "
-    "does. Applies when the model loads."
+    "does. However long a sentence is, this never takes more than a quarter of the computer's memory: past "
+    "that, the rest of the sentence is recomputed piece by piece (the same audio, more slowly). Applies when the "
+    "model loads."
 )
 
 

@@ -340,6 +340,7 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
     """One streamed utterance of ``plan.utterance_tokens`` tokens through :func:`engine.token2wav.speak` (the
     engine's per-sentence loop), the flow run as ``mode`` (see :data:`FLOW_MODES`)."""
     from ..cpu_threads import CpuPlan, SentenceThreads, plan_cpu_threads
+    from ..engine import Runtime
     from ..token2wav import FinalCall, FlowMode, FlowPrompt, StageClock, StreamPlan, Token2Wav, speak
     from ..watchdog import Watchdog, WatchedTokens
 
@@ -353,7 +354,8 @@ def bench_stream_section(lm, flow, hift, cfg: ModelConfig, plan: BenchPlan, devi
                         final_call=FinalCall.FULL_ATTENTION if mode == "recompute" else FinalCall.STREAMING_MASKS,
                         chunk_size=cfg.chunk_size, pre_lookahead=cfg.flow.pre_lookahead_len,
                         max_hop=4 * cfg.chunk_size, token_mel_ratio=cfg.token_mel_ratio,
-                        kv_storage=_flow_history(plan, precision or Precision("fp32", "fp32", dtype)))
+                        kv_storage=_flow_history(plan, precision or Precision("fp32", "fp32", dtype)),
+                        history_budget=Runtime().resolved_history_budget(device))  # as Engine.load
     text, speech = lm_prompt(cfg, plan.prompt_positions)
     ratio = _exact_ratio(plan.utterance_tokens, len(text))
     inp = _flow_inputs(cfg, plan, plan.utterance_tokens, dtype, device, seed=1)

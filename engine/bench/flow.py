@@ -48,7 +48,7 @@ def state_mb(state: FlowStreamState) -> float:
     """Memory held by a stream state's caches (encoder + every ODE step's estimator cache), counting the
     K/V pages it reaches (some may be shared with older states) with their spare room."""
     n = 0
-    for k, v in state.encoder.kv:
+    for k, v in state.encoder.kv if state.encoder is not None else ():  # None: a recomputing stream
         n += k.nbytes + v.nbytes
     for step in state.decoder or ():
         for c in step:
@@ -91,10 +91,10 @@ def bench_stream(flow: Flow, n_chunks: int, hop: int, prompt_tokens: int, seed: 
 
 
 def _stream_sentence(flow: Flow, seconds: float, hop: int, prompt_tokens: int, seed: int,
-                     kv_storage: KVStorage = KVStorage.EXACT) -> dict:
+                     kv_storage: KVStorage = KVStorage.EXACT, history_budget: int | None = None) -> dict:
     """Stream one ``seconds`` sentence (25 tokens/s) chunk by chunk as the engine does, on a seeded input.
-    Returns the mel [1, 80, frames], the stream start and first chunk times, and the state's MB before the
-    final call (when the caches are largest)."""
+    Returns the mel [1, 80, frames], the stream start and first chunk times, the state's largest MB (before
+    the final call unless a ``history_budget`` dropped the caches earlier) and the chunk calls' times."""
     g = torch.Generator().manual_seed(seed)
     lookahead, vocab = flow.cfg.pre_lookahead_len, flow.cfg.vocab_size
     n_gen = int(seconds * 25)
@@ -105,30 +105,36 @@ def _stream_sentence(flow: Flow, seconds: float, hop: int, prompt_tokens: int, s
     noise = torch.randn(1, 80, 2 * (prompt_tokens + n_gen), generator=g)
     pad = -prompt_tokens % flow.cfg.encoder.static_chunk_size
     t0 = time.perf_counter()
-    state = flow.start_stream(prompt, prompt_feat, emb, noise=noise, kv_storage=kv_storage)
+    state = flow.start_stream(prompt, prompt_feat, emb, noise=noise, kv_storage=kv_storage,
+                              history_budget=history_budget)
     t_start = time.perf_counter() - t0
-    fed, n_call, t_first, mels = 0, hop + pad + lookahead, None, []
+    fed, n_call, mels, times, held = 0, hop + pad + lookahead, [], [], state_mb(state)
     t0 = time.perf_counter()
     while n_call <= n_gen:
         t1 = time.perf_counter()
         mel, state = flow.stream_step(state, gen[:, fed:n_call], finalize=False)
-        t_first = time.perf_counter() - t1 if t_first is None else t_first
+        times.append(time.perf_counter() - t1)
         fed, n_call = n_call, n_call + hop
         mels.append(mel)
-    held = state_mb(state)
+        held = max(held, state_mb(state))
     mel, state = flow.stream_step(state, gen[:, fed:], finalize=True)
-    return {"mel": torch.cat(mels + [mel], dim=2), "start_stream_s": t_start, "first_chunk_step_s": t_first or 0.0,
-            "chunks_s": time.perf_counter() - t0, "state_mb": held}
+    return {"mel": torch.cat(mels + [mel], dim=2), "start_stream_s": t_start,
+            "first_chunk_step_s": times[0] if times else 0.0, "chunks_s": time.perf_counter() - t0,
+            "state_mb": held, "chunk_times_s": times, "recomputed": state.recomputing}
 
 
 def stream_peak_rss(flow: Flow, seconds: float, hop: int = 25, prompt_tokens: int = 75, seed: int = 0,
-                    kv_storage: KVStorage = KVStorage.EXACT) -> dict:
+                    kv_storage: KVStorage = KVStorage.EXACT, history_budget: int | None = None) -> dict:
     """Stream one ``seconds`` sentence; report the process's peak RSS (Linux ru_maxrss: includes everything this
-    process did before), the caches' size and the first-audio timings."""
-    run = _stream_sentence(flow, seconds, hop, prompt_tokens, seed, kv_storage)
+    process did before), the caches' largest size, the first-audio timings, the last chunk call's time and
+    whether the ``history_budget`` made the stream recompute."""
+    run = _stream_sentence(flow, seconds, hop, prompt_tokens, seed, kv_storage, history_budget)
     return {"seconds": seconds, "frames": run["mel"].size(2), "kv_storage": kv_storage.value,
-            "start_stream_s": round(run["start_stream_s"], 3),
-            "first_chunk_step_s": round(run["first_chunk_step_s"], 3), "state_mb": round(run["state_mb"]),
+            "history_budget_mb": None if history_budget is None else round(history_budget / 2**20),
+            "recomputed": run["recomputed"], "start_stream_s": round(run["start_stream_s"], 3),
+            "first_chunk_step_s": round(run["first_chunk_step_s"], 3),
+            "last_chunk_step_s": round(run["chunk_times_s"][-1], 3) if run["chunk_times_s"] else None,
+            "chunks_s": round(run["chunks_s"], 2), "state_mb": round(run["state_mb"]),
             "peak_rss_mb": round(probes.peak_rss_mb())}
 
 
@@ -219,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--kv-storage", default="exact", choices=[s.value for s in KVStorage],
                    help="how the estimator keeps earlier frames' keys/values (engine/flow/kv_history.py)")
+    p.add_argument("--history-budget", type=float, default=None, metavar="MB",
+                   help="with --peak-rss: the stream's key/value budget (the engine's default is 1/4 of memory)")
     p.add_argument("--kv-error", type=float, default=None, metavar="SECONDS",
                    help="stream one SECONDS sentence with every key/value storage; mel error against exact")
     args = p.parse_args(argv)
@@ -233,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(profile_stream(flow, args.profile, args.prompt_tokens)), flush=True)
     elif args.peak_rss is not None:
         print(json.dumps(stream_peak_rss(flow, args.peak_rss, args.hop, args.prompt_tokens,
-                                         kv_storage=KVStorage(args.kv_storage))), flush=True)
+                                         kv_storage=KVStorage(args.kv_storage),
+                                         history_budget=None if args.history_budget is None
+                                         else int(args.history_budget * 2**20))), flush=True)
     else:
         for row in bench_stream(flow, args.chunks, args.hop, args.prompt_tokens):
             print(json.dumps(row), flush=True)

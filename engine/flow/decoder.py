@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ..config import EstimatorConfig
 from ..errors import Cancelled, ConfigError
 from .encoder import chunk_mask
-from .kv_history import History, KVStorage, attend_history
+from .kv_history import AttendsHistory, History, KVStorage, attend_history
 
 
 @dataclass(frozen=True)
@@ -46,24 +46,31 @@ class EstimatorCache:
 
 
 class _CacheCursor:
-    """Reads the old cache entries in forward order and collects the new ones (lives for one forward call)."""
+    """Reads the old cache entries in forward order and collects the new ones (lives for one forward call).
 
-    def __init__(self, old: EstimatorCache | None, storage: KVStorage = KVStorage.EXACT):
-        self.old, self.storage = old, storage
+    ``record=False`` (a call that keeps no cache, e.g. a final or a recomputing one): layers still read the old
+    keys/values, but a layer's grown history is dropped as soon as it has attended, so the call holds one layer's
+    new pages at a time instead of every layer's."""
+
+    def __init__(self, old: EstimatorCache | None, storage: KVStorage = KVStorage.EXACT, record: bool = True):
+        self.old, self.storage, self.record = old, storage, record
         self.convs: list[Tensor] = []
         self.kv: list[tuple[History, History]] = []
+        self._layer = 0  # attention layers seen so far in this call
 
     def conv_context(self) -> Tensor | None:
         return self.old.convs[len(self.convs)] if self.old and self.old.convs else None
 
     def kv_context(self) -> tuple[History, History] | None:
-        return self.old.kv[len(self.kv)] if self.old and self.old.kv else None
+        return self.old.kv[self._layer] if self.old and self.old.kv else None
 
     def attend(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """One attention layer's new keys/values [B, H, n, d] -> all keys/values so far (recorded for the next
         call; a layer that starts a history stores it as this cursor's ``storage`` says)."""
         kv, k_all, v_all = attend_history(self.kv_context(), k, v, self.storage)
-        self.kv.append(kv)
+        self._layer += 1
+        if self.record:
+            self.kv.append(kv)
         return k_all, v_all
 
 
@@ -113,12 +120,13 @@ class CausalResnetBlock1D(nn.Module):
         return h + self.res_conv(x)
 
 
-class SelfAttention(nn.Module):
+class SelfAttention(nn.Module, AttendsHistory):
     """diffusers ``Attention`` as the reference configures it: no q/k/v bias, output Linear with bias."""
 
     def __init__(self, dim: int, heads: int, head_dim: int):
         super().__init__()
         self.heads, self.head_dim = heads, head_dim
+        self.kv_head_dim = head_dim
         inner = heads * head_dim
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_k = nn.Linear(dim, inner, bias=False)
@@ -245,7 +253,7 @@ class CausalConditionalDecoder(nn.Module):
             if should_stop is not None and should_stop():
                 raise Cancelled("The flow was cancelled.")
 
-        cursor = _CacheCursor(cache, kv_storage) if keep_cache or cache is not None else None
+        cursor = _CacheCursor(cache, kv_storage, record=keep_cache) if keep_cache or cache is not None else None
         chunk = self.cfg.static_chunk_size if streaming else 0
         h = torch.cat([x, mu, spks.unsqueeze(-1).expand(-1, -1, x.size(2)), cond], dim=1)
 

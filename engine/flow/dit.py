@@ -32,7 +32,7 @@ from ..config import DiTConfig
 from ..errors import Cancelled
 from .decoder import EstimatorCache, _CacheCursor, sinusoidal_time_embedding
 from .encoder import chunk_mask
-from .kv_history import KVStorage
+from .kv_history import AttendsHistory, KVStorage
 
 TIME_FREQ_DIM = 256  # the sinusoidal embedding width, hard-coded officially
 POS_KERNEL, POS_GROUPS = 31, 16  # CausalConvPositionEmbedding, hard-coded officially
@@ -130,12 +130,13 @@ def modulate(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
     return F.layer_norm(x, x.shape[-1:], eps=LN_EPS) * (1 + scale) + shift
 
 
-class DiTAttention(nn.Module):
+class DiTAttention(nn.Module, AttendsHistory):
     """q/k/v Linear with bias, RoPE on the first head only, heads, SDPA, ``to_out.0`` (keys as the reference)."""
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
         self.heads, self.dim_head = cfg.heads, cfg.dim_head
+        self.kv_head_dim = cfg.dim_head
         inner = cfg.heads * cfg.dim_head
         self.to_q = nn.Linear(cfg.dim, inner)
         self.to_k = nn.Linear(cfg.dim, inner)
@@ -216,7 +217,7 @@ class DiT(nn.Module):
         ``cache=None`` with ``keep_cache=False`` is the one-shot pass. ``should_stop`` is asked after every block;
         True raises :class:`~engine.errors.Cancelled` (the caller's caches are values, unchanged). ``kv_storage``
         as in :meth:`~engine.flow.decoder.CausalConditionalDecoder.forward_chunk`."""
-        cursor = _CacheCursor(cache, kv_storage) if keep_cache or cache is not None else None
+        cursor = _CacheCursor(cache, kv_storage, record=keep_cache) if keep_cache or cache is not None else None
         start = cache.frames if cache is not None else 0
         chunk = self.cfg.static_chunk_size if streaming else 0
         h = self.input_embed(x.transpose(1, 2), cond.transpose(1, 2), mu.transpose(1, 2), spks, cursor)

@@ -17,7 +17,9 @@ Two ways to stream:
   caches; ``stream_step(..., finalize=True, reference_final=True)`` does exactly that call (one O(N) pass),
   the default finalizes incrementally with the streaming masks (what ``inference(streaming=True,
   finalize=True)`` gives). On the tiny random-weight fixture the two tails differ by up to ~0.9 (mean ~0.16)
-  in log-mel: full attention changes every frame, not a rounding effect.
+  in log-mel: full attention changes every frame, not a rounding effect. A stream whose caches would pass its
+  memory budget keeps them where they are and re-makes the frames after that point on every later step (the
+  same frames; the cost per chunk grows from there, the memory does not).
 
 Frames are returned exactly once each, from the first frame after the prompt mel (``prompt_feat`` frames,
 which may be 2·P ± 1 for voice conversion) to the end.
@@ -39,7 +41,7 @@ from ..rng import RandomSource
 from .cfm import BATCH_ROWS, CFM, SPLIT_ROWS, Helper, ShouldStop, official_noise
 from .decoder import EstimatorCache
 from .encoder import EncoderCache, UpsampleConformerEncoder
-from .kv_history import KVStorage
+from .kv_history import PAGE_FRAMES, KVStorage
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,13 @@ class FlowStreamState:
     finished: bool = False
     rows: tuple[tuple[int, int], ...] = BATCH_ROWS  # how the guidance rows are run (cfm.BATCH_ROWS / SPLIT_ROWS)
     kv_storage: KVStorage = KVStorage.EXACT  # how the estimator keeps past keys/values (flow/kv_history.py)
+    history_budget: int | None = None  # bytes the estimator caches may reach (None: no bound); see stream_step
+    anchor: int | None = None  # past the budget: tokens the kept caches cover; later steps re-run from there
+
+    @property
+    def recomputing(self) -> bool:
+        """Whether the stream passed its budget: its caches stay at ``anchor`` and each step re-runs from there."""
+        return self.anchor is not None
 
 
 class StreamingFlow(nn.Module):
@@ -185,7 +194,8 @@ class StreamingFlow(nn.Module):
     def start_stream(self, prompt_token: Tensor, prompt_feat: Tensor, embedding: Tensor, *,
                      noise: Tensor | None = None, rng: RandomSource | None = None,
                      should_stop: ShouldStop | None = None, split_rows: bool = False,
-                     helper: Helper | None = None, kv_storage: KVStorage = KVStorage.EXACT) -> FlowStreamState:
+                     helper: Helper | None = None, kv_storage: KVStorage = KVStorage.EXACT,
+                     history_budget: int | None = None) -> FlowStreamState:
         """A stream state for this prompt, with the prompt chunks that need no generated token already done.
 
         Noise as in :meth:`inference`: ``noise`` (used as given, must be long enough), else drawn from
@@ -194,7 +204,8 @@ class StreamingFlow(nn.Module):
         rows as separate estimator calls for the whole stream (:data:`~engine.flow.cfm.SPLIT_ROWS`; lets
         :meth:`stream_step` put one on a ``helper`` thread, as this call does with ``helper``). ``kv_storage``: how the
         estimator keeps earlier frames' keys/values for the whole stream (:mod:`engine.flow.kv_history`:
-        ``EXACT`` is bit-identical to recomputing; ``BF16``/``INT8`` hold 1/2 and ~1/4 of the memory)."""
+        ``EXACT`` is bit-identical to recomputing; ``BF16``/``INT8`` hold 1/2 and ~1/4 of the memory).
+        ``history_budget``: the most bytes those caches may reach (None: no bound; see :meth:`stream_step`)."""
         self._check_inputs(prompt_token, prompt_token, prompt_feat, embedding)
         if noise is None and rng is None:
             noise = official_noise()
@@ -202,7 +213,8 @@ class StreamingFlow(nn.Module):
             noise = torch.zeros(1, 80, 0)
         state = FlowStreamState(tokens=prompt_token.long(), n_prompt_tokens=prompt_token.size(1),
                                 prompt_feat=prompt_feat, spks=self.speaker(embedding), noise=noise,
-                                rng=rng, rows=SPLIT_ROWS if split_rows else BATCH_ROWS, kv_storage=kv_storage)
+                                rng=rng, rows=SPLIT_ROWS if split_rows else BATCH_ROWS, kv_storage=kv_storage,
+                                history_budget=history_budget)
         return self.stream_step(state, prompt_token.new_zeros(1, 0), finalize=False, should_stop=should_stop,
                                 helper=helper)[1]
 
@@ -220,7 +232,13 @@ class StreamingFlow(nn.Module):
         are kept (exact reference output, at the cost of recomputing everything once). Prompt frames are
         never returned. Returns [1, 80, m] (m may be 0). ``should_stop`` as in :meth:`inference`; a cancelled
         step raises and leaves ``state`` (a value) as it was. ``helper``: for a split-rows state, where the
-        unconditioned row may run (:data:`~engine.flow.cfm.Helper`); the result is the same either way."""
+        unconditioned row may run (:data:`~engine.flow.cfm.Helper`); the result is the same either way.
+
+        Memory: the caches grow by :meth:`CFM.history_frame_bytes` per frame (4.6 MB in fp32 at official size,
+        so a 60 s sentence would need ~14 GB). A step that would take them past ``state.history_budget`` keeps
+        them as they are (the ``anchor``) and from then on re-runs every frame after the anchor on each step,
+        the reference's chunk call from that point: the same frames, memory that no longer grows with the
+        sentence, and each step costing the frames since the anchor instead of its own."""
         if state.finished:
             raise GenerationError("This flow stream is finalized; start a new one for the next utterance.")
         if new_tokens.dim() != 2 or new_tokens.size(0) != 1:
@@ -241,8 +259,17 @@ class StreamingFlow(nn.Module):
         # All ready chunks go in one pass: the chunk masks make it the same computation as one pass per chunk,
         # and bigger matrices use the cores better (measured: README, Performance). Cancel stays responsive: the
         # estimator polls ``should_stop`` between stages.
+        if not state.recomputing and self._over_budget(state, end):
+            state = replace(state, anchor=state.done)
         mel, state = self._advance(state, end, finalize, should_stop, helper)
         return mel, replace(state, finished=finalize)
+
+    def _over_budget(self, state: FlowStreamState, end: int) -> bool:
+        """Whether caches covering tokens ``0..end`` (and their last pages' spare room) would pass the budget."""
+        if state.history_budget is None:
+            return False
+        per_frame = self.decoder.history_frame_bytes(state.kv_storage, self.input_embedding.weight.dtype)
+        return per_frame * (end * self.frames_per_token + PAGE_FRAMES) > state.history_budget
 
     def _reference_final(self, state: FlowStreamState, should_stop: ShouldStop | None = None
                          ) -> tuple[Tensor, FlowStreamState]:
@@ -268,22 +295,28 @@ class StreamingFlow(nn.Module):
 
     def _advance(self, state: FlowStreamState, end: int, finalize: bool, should_stop: ShouldStop | None = None,
                  helper: Helper | None = None) -> tuple[Tensor, FlowStreamState]:
-        start, lookahead, ratio = state.done, self.cfg.pre_lookahead_len, self.frames_per_token
+        """Encode and integrate the tokens after the caches up to ``end`` and return the frames not yet returned.
+        While caching, the caches cover exactly what was returned and grow by this call; past the budget they
+        stay at the anchor and the frames after it are re-made each time (the chunk masks make them the same)."""
+        start = state.done if state.anchor is None else state.anchor
+        lookahead, ratio = self.cfg.pre_lookahead_len, self.frames_per_token
+        f0, f1, first_out = start * ratio, end * ratio, max(state.prompt_feat.size(1), state.done * ratio)
+        noise = self._extend_noise(state, f1)  # drawn as far as every call goes, so a seeded draw stays the same
+        if state.recomputing and first_out >= f1:  # prompt frames only: nothing to return and nothing to keep
+            return torch.zeros(1, 80, 0), replace(state, noise=noise, done=end)
         x = self.embed_tokens(state.tokens[:, start:end])
         context = None if finalize else self.embed_tokens(state.tokens[:, end:end + lookahead])
         mu, enc_cache = self.encode_chunk(x, context, state.encoder, streaming=True)
-
-        f0, f1 = start * ratio, end * ratio
-        noise = self._extend_noise(state, f1)
         z = noise[:, :, f0:f1].to(mu.dtype)
         cond = self._cond(state.prompt_feat, f0, f1 - f0)
+        keep = not finalize and not state.recomputing
         mel, dec_caches = self.decoder.solve_chunk(z, mu, state.spks, cond, state.decoder, streaming=True,
-                                                   keep_cache=not finalize, should_stop=should_stop,
+                                                   keep_cache=keep, should_stop=should_stop,
                                                    rows=state.rows, helper=helper, kv_storage=state.kv_storage)
-        first_out = max(state.prompt_feat.size(1), f0)
         out = mel[:, :, first_out - f0:].float()
-        return out, replace(state, noise=noise, done=end, encoder=enc_cache,
-                            decoder=dec_caches if not finalize else None)
+        if state.recomputing:
+            return out, replace(state, noise=noise, done=end)
+        return out, replace(state, noise=noise, done=end, encoder=enc_cache, decoder=dec_caches if keep else None)
 
 
 class Flow(StreamingFlow):

@@ -14,6 +14,9 @@ Only *earlier* chunks' frames are read back from storage: a call's own new keys 
 attention exactly (``History.tensor(exact_tail=...)``), so within-chunk attention is unchanged and the
 storage error only touches attention to the past. The errors this gives are measured, not assumed (README,
 Performance).
+
+How much all of this may hold per stream is bounded: :func:`frame_bytes` says what one frame costs, and
+:class:`~engine.flow.flow.StreamingFlow` stops keeping histories once a stream would pass its budget.
 """
 from __future__ import annotations
 
@@ -33,6 +36,35 @@ class KVStorage(Enum):
 
 
 _INT8_MAX = 127.0
+PAGE_FRAMES = 128  # a history grows by pages of this many frames (its first page is exactly its first block)
+
+
+class AttendsHistory:
+    """Marks an attention layer whose keys/values a stream keeps (it calls ``cursor.attend``): ``heads`` and
+    ``kv_head_dim`` size its history, for :func:`frame_bytes`."""
+
+    heads: int
+    kv_head_dim: int
+
+
+def position_bytes(storage: KVStorage, heads: int, head_dim: int, dtype: torch.dtype) -> int:
+    """Bytes one position (one row, one frame) of a layer's key AND value histories takes in ``storage``."""
+    if storage is KVStorage.INT8:
+        per = heads * head_dim + heads * 4  # int8 data + one fp32 scale per head
+    elif storage is KVStorage.BF16:
+        per = heads * head_dim * 2
+    else:
+        per = heads * head_dim * dtype.itemsize
+    return 2 * per
+
+
+def frame_bytes(estimator: torch.nn.Module, storage: KVStorage, dtype: torch.dtype, rows: int, steps: int) -> int:
+    """Bytes the histories of every attention layer of ``estimator`` hold per mel frame over ``steps`` ODE
+    steps and ``rows`` guidance rows (page rounding aside: a history's last page may have up to
+    ``PAGE_FRAMES - 1`` frames of spare room)."""
+    per_row_step = sum(position_bytes(storage, m.heads, m.kv_head_dim, dtype)
+                       for m in estimator.modules() if isinstance(m, AttendsHistory))
+    return per_row_step * rows * steps
 
 
 def _encode(x: Tensor, storage: KVStorage) -> tuple[Tensor, Tensor | None]:
@@ -90,7 +122,7 @@ class _Slabs:
 
     def empty(self, shape: tuple[int, ...] | list[int], dtype: torch.dtype, device: torch.device) -> Tensor:
         need = math.prod(shape)
-        itemsize = torch.empty((), dtype=dtype).element_size()
+        itemsize = dtype.itemsize
         per_slab = self.SLAB_BYTES // itemsize
         if torch.device(device).type != "cpu" or need > per_slab // 8:
             return torch.empty(shape, dtype=dtype, device=device)
@@ -170,7 +202,7 @@ class History:
     def _used_in_last(self) -> int:
         return self.length - sum(p.capacity for p in self.pages[:-1])
 
-    def append(self, x: Tensor, page_size: int = 128) -> "History":
+    def append(self, x: Tensor, page_size: int = PAGE_FRAMES) -> "History":
         """This history followed by ``x`` [B, H, n, d] (a new value; ``self`` still reads the same)."""
         n = x.size(2)
         data, scale = _encode(x, self.storage)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from engine.flow import load_flow
 from engine.flow.kv_history import History, KVStorage, attend_history
 from engine.tiny_cv3 import make_tiny_cv3_model
 
@@ -71,15 +70,6 @@ def _stream(flow, case, storage: KVStorage) -> tuple[torch.Tensor, float]:
     held = sum(k.nbytes + v.nbytes for step in state.decoder for c in step for k, v in c.kv)
     mel, _ = flow.stream_step(state, tok[:, i + 10:], finalize=True)
     return torch.cat(mels + [mel], dim=2), held
-
-
-@pytest.fixture(scope="module")
-def flow_and_case(tiny_model_dir, parity_dir):
-    torch.set_grad_enabled(False)
-    z = np.load(parity_dir / "goldens" / "flow.npz")
-    case = {k: torch.from_numpy(z[f"nonstream/{k}"]) for k in ("token", "prompt_token", "prompt_feat", "embedding")}
-    case["noise"] = torch.from_numpy(z["rand_noise_used"])
-    return load_flow(tiny_model_dir), case
 
 
 @pytest.mark.parametrize("storage", [KVStorage.BF16, KVStorage.INT8])
