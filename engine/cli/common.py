@@ -38,10 +38,25 @@ def add_model_options(sp: argparse.ArgumentParser) -> None:
                     help="how streaming keeps earlier frames' attention keys/values: exact, or rounded to bf16 / "
                          "int8 for 1/2 / ~1/4 of their memory (default: exact for fp32 and 16-bit flows, bf16 "
                          "for int8)")
+    sp.add_argument("--history-budget", type=_megabytes, default=None, metavar="MB",
+                    help="the most memory a streamed sentence's keys/values may take; past it the rest of the "
+                         "sentence is recomputed chunk by chunk (the same audio, more slowly). Default: a quarter "
+                         "of this machine's memory (of the GPU's on CUDA)")
 
 
 def add_voices_dir_option(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--voices-dir", default=None, help="voice library folder (default: user data dir)")
+
+
+def _megabytes(text: str) -> int:
+    """``--history-budget`` MB (a number >= 0) -> bytes."""
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number of megabytes >= 0, e.g. 4096; got {text!r}")
+    return int(mb * 2**20)
 
 
 def load_engine(args):
@@ -50,9 +65,10 @@ def load_engine(args):
     from ..flow.kv_history import KVStorage
 
     history = getattr(args, "flow_history", None)
+    runtime = Runtime(flow_history=KVStorage(history) if history else None,
+                      flow_history_budget=getattr(args, "history_budget", None))
     return Engine.load(args.model, device=args.device, precision=args.precision, normalizer=args.normalizer,
-                       download=Download(offline=args.offline),
-                       runtime=Runtime(flow_history=KVStorage(history) if history else None))
+                       download=Download(offline=args.offline), runtime=runtime)
 
 
 def engine_options(args) -> dict:
@@ -61,7 +77,8 @@ def engine_options(args) -> dict:
     model = Path(args.model).expanduser()
     return {"model": str(model.resolve()) if model.exists() else args.model, "device": args.device,
             "precision": args.precision, "normalizer": args.normalizer, "offline": args.offline,
-            "flow_history": getattr(args, "flow_history", None)}
+            "flow_history": getattr(args, "flow_history", None),
+            "history_budget": getattr(args, "history_budget", None)}
 
 
 def voice_library(args):

@@ -75,3 +75,32 @@ def test_bad_model_and_offline_download(tmp_path, capsys):
     assert "offline" in _err_line(capsys).lower()
     assert main(["voices", "remove", "ghost", "--voices-dir", str(tmp_path)]) == 1
     _err_line(capsys)
+
+
+def test_history_budget_reaches_the_engine_and_bad_values_are_refused(base, parity_dir, tmp_path, monkeypatch,
+                                                                        capsys):
+    """``--history-budget MB`` becomes the stream's budget (0: every chunk recomputed, the same length of audio);
+    a negative or non-numeric value is one argparse error naming the option."""
+    from engine import Engine
+
+    plans = []
+    real_load = Engine.load
+
+    def load(*a, **kw):
+        engine = real_load(*a, **kw)
+        plans.append(engine.stream_plan(True).history_budget)
+        return engine
+
+    monkeypatch.setattr(Engine, "load", load)
+    wav = str(parity_dir / "wavs" / "prompt_en_22k.wav")
+    outs = []
+    for extra in (["--history-budget", "0"], ["--history-budget", "1.5"]):
+        outs.append(tmp_path / f"out{len(outs)}.wav")
+        assert main(["synth", *base, *extra, "--prompt", wav, "--transcript", PROMPT_TEXT, "--text", "Hi.",
+                     "--seed", "3", "-o", str(outs[-1])]) == 0
+    assert plans == [0, int(1.5 * 2**20)]
+    assert sf.read(outs[0])[0].shape == sf.read(outs[1])[0].shape
+    for bad in ("-1", "lots"):
+        with pytest.raises(SystemExit):
+            main(["synth", *base, "--history-budget", bad, "--text", "Hi.", "-o", str(tmp_path / "x.wav")])
+        assert "--history-budget" in capsys.readouterr().err
